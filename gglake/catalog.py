@@ -1,0 +1,344 @@
+"""The table catalog: every lakehouse table is declared here once.
+
+Jobs, the engine's table registration, `gglake tables`, and (later) dbt sources and quality
+suites read this module; nothing else spells a table path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import pyarrow as pa
+
+Layer = Literal["bronze", "silver", "quarantine", "restricted", "audit"]
+# restricted: direct identifiers (name, phone, address, birth date, raw ids, raw payloads);
+# pseudonymised: keyed by resident_key only; public: no personal data.
+PiiClass = Literal["restricted", "pseudonymised", "public"]
+
+_ARROW_TYPES: dict[str, pa.DataType] = {
+    "string": pa.string(),
+    "bigint": pa.int64(),
+    "int": pa.int32(),
+    "double": pa.float64(),
+    "boolean": pa.bool_(),
+    "date": pa.date32(),
+    "timestamp": pa.timestamp("us", tz="UTC"),
+}
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str  # "<layer>.<table>", the SQL name registered in the engine
+    columns: tuple[tuple[str, str], ...]  # (name, Spark SQL type)
+    pii: PiiClass
+    description: str
+    keys: tuple[str, ...] = ()
+    partition_by: tuple[str, ...] = ()
+
+    @property
+    def layer(self) -> str:
+        return self.name.split(".", 1)[0]
+
+    @property
+    def short_name(self) -> str:
+        return self.name.split(".", 1)[1]
+
+    @property
+    def relative_path(self) -> str:
+        return f"{self.layer}/{self.short_name}"
+
+    @property
+    def column_names(self) -> list[str]:
+        return [name for name, _ in self.columns]
+
+    def arrow_schema(self) -> pa.Schema:
+        return pa.schema([pa.field(name, _ARROW_TYPES[kind]) for name, kind in self.columns])
+
+    def ddl(self) -> str:
+        return ", ".join(f"{name} {kind}" for name, kind in self.columns)
+
+
+BRONZE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("payload", "string"),  # the raw record: a JSON line as delivered, or a CSV/XML record as a JSON object
+    ("_read_error", "string"),  # set when the record could not be read faithfully (bad_encoding, malformed_row)
+    ("_source_file", "string"),
+    ("_line", "bigint"),  # 1-based physical line (CSV/JSONL) or record number (XML/JSON pages)
+    ("_file_time", "timestamp"),  # the delivery time the landing path states (hour or day), if any
+    ("_batch_id", "string"),
+    ("_ingested_at", "timestamp"),
+    ("_ingest_date", "date"),
+)
+
+QUARANTINE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("reason", "string"),
+    ("detail", "string"),
+    ("payload", "string"),
+    ("_source_file", "string"),
+    ("_line", "bigint"),
+    ("_batch_id", "string"),
+    ("_ingested_at", "timestamp"),
+)
+
+LINEAGE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("_source_file", "string"),
+    ("_line", "bigint"),
+    ("_batch_id", "string"),
+    ("_ingested_at", "timestamp"),
+)
+
+SCD2_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("valid_from", "date"),
+    ("valid_to", "date"),  # exclusive; null while current
+    ("is_current", "boolean"),
+    ("row_hash", "string"),
+)
+
+
+def _bronze(short: str, description: str, pii: PiiClass = "restricted") -> Table:
+    return Table(f"bronze.{short}", BRONZE_COLUMNS, pii, description, partition_by=("_ingest_date",))
+
+
+def _quarantine(short: str) -> Table:
+    return Table(
+        f"quarantine.{short}",
+        QUARANTINE_COLUMNS,
+        "restricted",
+        f"Rows rejected on their way to silver.{short}, with a reason code and the raw payload.",
+    )
+
+
+SILVER: tuple[Table, ...] = (
+    Table(
+        "silver.residents",
+        (
+            ("resident_key", "string"),
+            ("sex", "string"),
+            ("birth_year", "int"),
+            ("district", "string"),
+            ("living_alone", "boolean"),
+            ("programmes", "string"),
+            ("consent", "boolean"),
+            ("enrolled_on", "date"),
+            ("status", "string"),
+            *SCD2_COLUMNS,
+            *LINEAGE_COLUMNS,
+        ),
+        "pseudonymised",
+        "Enrolled residents, SCD type 2 (one row per version); no direct identifiers.",
+        keys=("resident_key", "valid_from"),
+    ),
+    Table(
+        "silver.sensor_readings",
+        (
+            ("event_id", "string"),
+            ("resident_key", "string"),
+            ("device_id", "string"),
+            ("device_type", "string"),
+            ("metric", "string"),
+            ("value", "double"),
+            ("diastolic", "double"),
+            ("unit", "string"),
+            ("measured_at", "timestamp"),
+            ("reading_hour", "int"),
+            ("firmware", "string"),
+            ("reading_date", "date"),
+            *LINEAGE_COLUMNS,
+        ),
+        "pseudonymised",
+        "Validated care-sensor readings, one row per event (latest delivery wins), by KST date.",
+        keys=("event_id",),
+        partition_by=("reading_date",),
+    ),
+    Table(
+        "silver.care_calls",
+        (
+            ("call_id", "string"),
+            ("resident_key", "string"),
+            ("vendor", "string"),
+            ("scheduled_at", "timestamp"),
+            ("started_at", "timestamp"),
+            ("ended_at", "timestamp"),
+            ("outcome", "string"),
+            ("answered", "boolean"),
+            ("duration_sec", "int"),
+            ("transcript", "string"),
+            ("sentiment", "double"),
+            ("keywords", "string"),
+            ("escalation", "string"),
+            ("call_date", "date"),
+            *LINEAGE_COLUMNS,
+        ),
+        "pseudonymised",
+        "AI care calls, one row per call (latest delivery wins), by KST scheduled date.",
+        keys=("call_id",),
+        partition_by=("call_date",),
+    ),
+    Table(
+        "silver.visit_outcomes",
+        (
+            ("visit_id", "string"),
+            ("resident_key", "string"),
+            ("visited_at", "timestamp"),
+            ("visit_date", "date"),
+            ("worker_id", "string"),
+            ("reason", "string"),
+            ("outcome", "string"),
+            ("is_adverse", "boolean"),
+            ("notes", "string"),
+            *LINEAGE_COLUMNS,
+        ),
+        "pseudonymised",
+        "What care workers found on home visits: the label for risk models.",
+        keys=("visit_id",),
+    ),
+    Table(
+        "silver.welfare_services",
+        (
+            ("service_key", "string"),
+            ("source", "string"),
+            ("service_id", "string"),
+            ("service_name", "string"),
+            ("notice_type", "string"),
+            ("summary", "string"),
+            ("target_detail", "string"),
+            ("selection_criteria", "string"),
+            ("benefit", "string"),
+            ("how_to_apply", "string"),
+            ("agency", "string"),
+            ("life_stages", "string"),
+            ("target_groups", "string"),
+            ("province", "string"),
+            ("district", "string"),
+            ("registered_on", "date"),
+            ("snapshot_date", "date"),
+            *LINEAGE_COLUMNS,
+        ),
+        "public",
+        "Welfare services, notices and announcements from the national and provincial APIs (latest wins).",
+        keys=("service_key",),
+    ),
+    Table(
+        "silver.policy_search_ranking",
+        (
+            ("ranking_date", "date"),
+            ("rank", "int"),
+            ("keyword", "string"),
+            ("service_id", "string"),
+            ("search_count", "bigint"),
+            *LINEAGE_COLUMNS,
+        ),
+        "public",
+        "The welfare portal's daily search ranking.",
+        keys=("ranking_date", "keyword"),
+    ),
+    Table(
+        "silver.companies",
+        (
+            ("company_id", "string"),
+            ("company_name", "string"),
+            ("biz_reg_no", "string"),
+            ("complex", "string"),
+            ("district", "string"),
+            ("sector", "string"),
+            ("employees", "int"),
+            ("revenue_krw_mn", "double"),
+            ("investment_krw_mn", "double"),
+            ("founded_year", "int"),
+            ("is_startup", "boolean"),
+            ("startup_support", "string"),
+            ("status", "string"),
+            ("snapshot_quarter", "string"),
+            *SCD2_COLUMNS,
+            *LINEAGE_COLUMNS,
+        ),
+        "public",
+        "Companies of the AI knowledge-industry belt, SCD type 2 over quarterly snapshots.",
+        keys=("company_id", "valid_from"),
+    ),
+)
+
+RESTRICTED: tuple[Table, ...] = (
+    Table(
+        "restricted.resident_registry",
+        (
+            ("resident_key", "string"),
+            ("resident_id", "string"),
+            ("name", "string"),
+            ("phone", "string"),
+            ("address", "string"),
+            ("birth_date", "date"),
+            ("snapshot_date", "date"),
+            *LINEAGE_COLUMNS,
+        ),
+        "restricted",
+        "The only table with residents' names, phones, addresses and birth dates (current values).",
+        keys=("resident_id",),
+    ),
+)
+
+BRONZE: tuple[Table, ...] = (
+    _bronze("registry_residents", "Raw enrolment-registry rows (PII)."),
+    _bronze("sensor_readings", "Raw care-sensor JSON lines."),
+    _bronze("care_calls", "Raw AI-call CSV rows from every vendor."),
+    _bronze("visit_outcomes", "Raw home-visit outcome rows."),
+    _bronze("welfare_national", "Raw national welfare API records (XML servList items).", "public"),
+    _bronze("welfare_provincial", "Raw provincial open-data API rows (JSON pages).", "public"),
+    _bronze("policy_search_ranking", "Raw portal search-ranking rows.", "public"),
+    _bronze("companies", "Raw industrial-belt company snapshot rows.", "public"),
+)
+
+QUARANTINE: tuple[Table, ...] = tuple(_quarantine(t.short_name) for t in SILVER)
+
+AUDIT: tuple[Table, ...] = (
+    Table(
+        "audit.ingest_manifest",
+        (
+            ("path", "string"),
+            ("source", "string"),
+            ("size_bytes", "bigint"),
+            ("sha256", "string"),
+            ("status", "string"),  # loaded | failed
+            ("reason", "string"),
+            ("rows", "bigint"),
+            ("_batch_id", "string"),
+            ("recorded_at", "timestamp"),
+        ),
+        "public",
+        "Every landing file seen, once per (path, checksum): exactly-once ingestion and failed files.",
+        keys=("path", "sha256"),
+    ),
+    Table(
+        "audit.ingest_batches",
+        (
+            ("_batch_id", "string"),
+            ("bronze_table", "string"),
+            ("silver_table", "string"),
+            ("files", "bigint"),
+            ("failed_files", "bigint"),
+            ("rows_landed", "bigint"),
+            ("rows_bronze", "bigint"),
+            ("rows_silver", "bigint"),
+            ("rows_inserted", "bigint"),
+            ("rows_updated", "bigint"),
+            ("rows_unchanged", "bigint"),
+            ("rows_quarantined", "bigint"),
+            ("duplicates_merged", "bigint"),
+            ("started_at", "timestamp"),
+            ("finished_at", "timestamp"),
+        ),
+        "public",
+        "Reconciliation per batch and table: landed = bronze = silver + quarantined + duplicates.",
+        keys=("_batch_id", "bronze_table"),
+    ),
+)
+
+TABLES: tuple[Table, ...] = BRONZE + SILVER + RESTRICTED + QUARANTINE + AUDIT
+_BY_NAME = {t.name: t for t in TABLES}
+
+
+def table(name: str) -> Table:
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise KeyError(f"unknown table {name!r}; known: {', '.join(sorted(_BY_NAME))}") from None

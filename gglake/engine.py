@@ -1,0 +1,66 @@
+"""The Spark Connect engine: embedded Sail by default, any Spark Connect server via SPARK_REMOTE."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from gglake import delta
+from gglake.catalog import TABLES
+from gglake.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Sail logs every session at INFO on stderr; users only need warnings.
+os.environ.setdefault("RUST_LOG", "warn,sail_common::actor=error")
+
+SESSION_TIME_ZONE = "Asia/Seoul"  # dates and hours in every table are Korean local time
+
+
+@contextmanager
+def spark_session(settings: Settings | None = None) -> Iterator[SparkSession]:  # noqa: F821
+    """Yield a Spark Connect session with every existing lakehouse table registered.
+
+    SPARK_REMOTE=sc://host:port selects an external server (a Spark 4 cluster with delta-spark, or
+    a Sail cluster); otherwise an embedded Sail server is started on 127.0.0.1 and stopped on exit.
+    """
+    from pyspark.sql import SparkSession
+
+    settings = settings or Settings.from_env()
+    server = None
+    remote = settings.spark_remote
+    if remote is None:
+        from pysail.spark import SparkConnectServer
+
+        server = SparkConnectServer(ip="127.0.0.1", port=0)
+        server.start(background=True)
+        host, port = server.listening_address
+        remote = f"sc://{host}:{port}"
+        log.info("engine: embedded Sail at %s", remote)
+    else:
+        log.info("engine: Spark Connect server %s", remote)
+    spark = SparkSession.builder.remote(remote).getOrCreate()
+    try:
+        spark.conf.set("spark.sql.session.timeZone", SESSION_TIME_ZONE)
+        register_tables(spark, settings)
+        yield spark
+    finally:
+        spark.stop()  # stop the client first: stopping Sail under a live session can hang
+        if server is not None:
+            server.stop()
+
+
+def register_tables(spark, settings: Settings) -> None:
+    """Declare every catalog table that exists in storage (Sail's catalog lives in memory)."""
+    layers = sorted({t.layer for t in TABLES})
+    for layer in layers:
+        spark.sql(f"CREATE DATABASE IF NOT EXISTS {layer}")
+    for table in TABLES:
+        if delta.open_table(settings, table) is not None:
+            register_table(spark, settings, table)
+
+
+def register_table(spark, settings: Settings, table) -> None:
+    spark.sql(f"CREATE TABLE IF NOT EXISTS {table.name} USING delta LOCATION '{delta.location(settings, table)}'")

@@ -1,0 +1,1 @@
+"""Lakehouse jobs: landing → bronze → silver (this issue); later gold, publish and maintenance."""

@@ -1,0 +1,131 @@
+"""One ingest run: recover, land new files into bronze, refine every pending batch into silver.
+
+A batch is done for a bronze table once its reconciliation row is in audit.ingest_batches, so a
+run that died half-way is finished by the next one (refining is idempotent per batch).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import pyarrow as pa
+
+from gglake import delta
+from gglake.catalog import table
+from gglake.engine import spark_session
+from gglake.settings import Settings
+from spark_jobs import bronze
+from spark_jobs.entities import entities
+from spark_jobs.landing import SOURCES
+from spark_jobs.silver import Counts, Refiner
+
+log = logging.getLogger(__name__)
+
+AUDIT = table("audit.ingest_batches")
+MANIFEST = table("audit.ingest_manifest")
+
+
+@dataclass
+class TableRun:
+    batch_id: str
+    bronze_table: str
+    silver_table: str
+    files: int
+    failed_files: int
+    rows_landed: int
+    counts: Counts
+
+    @property
+    def balanced(self) -> bool:
+        c = self.counts
+        return self.rows_landed == c.bronze and c.bronze == c.silver + c.quarantined + c.duplicates
+
+
+@dataclass
+class IngestSummary:
+    batch_id: str
+    new_files: int
+    failed_files: list[tuple[str, str]] = field(default_factory=list)
+    runs: list[TableRun] = field(default_factory=list)
+    discarded_orphans: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _pending(settings: Settings) -> dict[str, dict[str, list[dict]]]:
+    """batch id → bronze table → manifest rows, for (batch, table) pairs not yet reconciled."""
+    manifest = delta.read(settings, MANIFEST).to_pylist()
+    done = delta.read(settings, AUDIT, columns=["_batch_id", "bronze_table"]).to_pylist()
+    finished = {(r["_batch_id"], r["bronze_table"]) for r in done}
+    bronze_of = {s.name: s.bronze for s in SOURCES}
+    pending: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
+    for row in manifest:
+        target = bronze_of[row["source"]]
+        if (row["_batch_id"], target) not in finished:
+            pending[row["_batch_id"]][target].append(row)
+    return pending
+
+
+def ingest(
+    settings: Settings, landing: str, progress: Callable[[str, int, int], None] | None = None
+) -> IngestSummary:
+    started = datetime.now(UTC)
+    summary = IngestSummary(batch_id=bronze.new_batch_id(started), new_files=0)
+    summary.discarded_orphans = bronze.discard_orphans(settings)
+    landed = bronze.land(settings, landing, summary.batch_id, started, progress)
+    summary.new_files = len(landed.results)
+    summary.failed_files = [(r.file.path, r.reason or "") for r in landed.results if r.status == "failed"]
+    pending = _pending(settings)
+    if pending:
+        with spark_session(settings) as spark:
+            plan = [(b, e) for b in sorted(pending) for e in entities(settings) if e.bronze in pending[b]]
+            for done, (batch_id, entity) in enumerate(plan, start=1):
+                files = pending[batch_id][entity.bronze]
+                ingest_date = files[0]["recorded_at"].date().isoformat()
+                refiner = Refiner(spark, settings, batch_id, ingest_date)
+                loaded = [f for f in files if f["status"] == "loaded"]
+                counts = refiner.refine(entity) if any(f["rows"] for f in loaded) else Counts()
+                run = TableRun(
+                    batch_id=batch_id,
+                    bronze_table=entity.bronze,
+                    silver_table=entity.silver,
+                    files=len(files),
+                    failed_files=len(files) - len(loaded),
+                    rows_landed=sum(f["rows"] for f in loaded),
+                    counts=counts,
+                )
+                _record(settings, run, started)
+                summary.runs.append(run)
+                if not run.balanced:
+                    log.error("batch %s %s does not reconcile: %s", batch_id, entity.bronze, run)
+                if progress:
+                    progress("refine", done, len(plan))
+            for batch_id in pending:
+                Refiner(spark, settings, batch_id, "").cleanup()
+    summary.seconds = (datetime.now(UTC) - started).total_seconds()
+    return summary
+
+
+def _record(settings: Settings, run: TableRun, started: datetime) -> None:
+    c = run.counts
+    row = {
+        "_batch_id": run.batch_id,
+        "bronze_table": run.bronze_table,
+        "silver_table": run.silver_table,
+        "files": run.files,
+        "failed_files": run.failed_files,
+        "rows_landed": run.rows_landed,
+        "rows_bronze": c.bronze,
+        "rows_silver": c.silver,
+        "rows_inserted": c.inserted,
+        "rows_updated": c.updated,
+        "rows_unchanged": c.unchanged,
+        "rows_quarantined": c.quarantined,
+        "duplicates_merged": c.duplicates,
+        "started_at": started,
+        "finished_at": datetime.now(UTC),
+    }
+    delta.append(settings, AUDIT, pa.Table.from_pylist([row], schema=AUDIT.arrow_schema()))
