@@ -27,8 +27,12 @@ def _progress():
         yield lambda stage, done, total: None
         return
     with Progress(
-        TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=err, transient=True,
+        TextColumn("{task.description:<10}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
     ) as bar:
         tasks: dict[str, int] = {}
 
@@ -70,15 +74,24 @@ def main(verbose: bool) -> None:
 
 
 @main.command()
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Landing folder to write into (created if missing).")
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Landing folder to write into (created if missing).",
+)
 @click.option("--residents", default=200, show_default=True, type=click.IntRange(1), help="Enrolled residents.")
 @click.option("--days", default=7, show_default=True, type=click.IntRange(1), help="Days of data to write.")
-@click.option("--start", default="2026-11-01", show_default=True, type=click.DateTime(["%Y-%m-%d"]),
-              help="First day (KST).")
+@click.option("--start", default="2026-11-01", show_default=True, type=click.DateTime(["%Y-%m-%d"]), help="First day (KST).")
 @click.option("--seed", default=42, show_default=True, type=int, help="Same seed, same files.")
-@click.option("--defect-rate", default=0.01, show_default=True, type=click.FloatRange(0, 0.5),
-              help="Share of records/files with planted defects (0 = clean data).")
+@click.option(
+    "--defect-rate",
+    default=0.01,
+    show_default=True,
+    type=click.FloatRange(0, 0.5),
+    help="Share of records/files with planted defects (0 = clean data).",
+)
 def generate(out_dir: Path, residents: int, days: int, start, seed: int, defect_rate: float) -> None:
     """Write realistic landing files for all feeds (sensors, calls, policies, industry, registry, visits)."""
     from sources.generate import generate as run
@@ -103,12 +116,29 @@ def ingest(landing: str) -> None:
     settings.pseudonym_key()  # fail before any work if the key is unsafe
     with _progress() as progress:
         summary = run(settings, landing, progress)
-    grid = RichTable("bronze table", "silver table", "files", "landed", "silver", "quarantined", "duplicates", "ok",
-                     title=f"Ingest {summary.batch_id}: {summary.new_files} new files")
+    grid = RichTable(
+        "bronze table",
+        "silver table",
+        "files",
+        "landed",
+        "silver",
+        "quarantined",
+        "duplicates",
+        "ok",
+        title=f"Ingest {summary.batch_id}: {summary.new_files} new files",
+    )
     for r in summary.runs:
         c = r.counts
-        grid.add_row(r.bronze_table, r.silver_table, str(r.files), f"{r.rows_landed:,}", f"{c.silver:,}",
-                     f"{c.quarantined:,}", f"{c.duplicates:,}", "✓" if r.balanced else "✗")
+        grid.add_row(
+            r.bronze_table,
+            r.silver_table,
+            str(r.files),
+            f"{r.rows_landed:,}",
+            f"{c.silver:,}",
+            f"{c.quarantined:,}",
+            f"{c.duplicates:,}",
+            "✓" if r.balanced else "✗",
+        )
     out.print(grid)
     for path, reason in summary.failed_files:
         out.print(f"[yellow]failed file[/] {path}: {reason}")
@@ -132,18 +162,28 @@ def tables(as_json: bool) -> None:
     rows = []
     for t in TABLES:
         stats = delta.stats(settings, t)
-        rows.append({
-            "name": t.name, "layer": t.layer, "path": delta.location(settings, t), "pii": t.pii,
-            "rows": stats[0] if stats else None, "version": stats[1] if stats else None,
-            "exists": stats is not None,
-        })
+        rows.append(
+            {
+                "name": t.name,
+                "layer": t.layer,
+                "path": delta.location(settings, t),
+                "pii": t.pii,
+                "rows": stats[0] if stats else None,
+                "version": stats[1] if stats else None,
+                "exists": stats is not None,
+            }
+        )
     if as_json:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
     grid = RichTable("table", "pii", "rows", "version", title=f"Lakehouse {settings.home}")
     for r in rows:
-        grid.add_row(r["name"], r["pii"], "—" if r["rows"] is None else f"{r['rows']:,}",
-                     "—" if r["version"] is None else str(r["version"]))
+        grid.add_row(
+            r["name"],
+            r["pii"],
+            "—" if r["rows"] is None else f"{r['rows']:,}",
+            "—" if r["version"] is None else str(r["version"]),
+        )
     out.print(grid)
 
 
@@ -159,17 +199,24 @@ def audit(as_json: bool, batch: str | None) -> None:
     rows = delta.read(settings, table("audit.ingest_batches")).to_pylist()
     rows = sorted((r for r in rows if batch in (None, r["_batch_id"])), key=lambda r: (r["_batch_id"], r["bronze_table"]))
     for r in rows:
-        r["balanced"] = r["rows_landed"] == r["rows_bronze"] == (
-            r["rows_silver"] + r["rows_quarantined"] + r["duplicates_merged"]
+        r["balanced"] = (
+            r["rows_landed"] == r["rows_bronze"] == (r["rows_silver"] + r["rows_quarantined"] + r["duplicates_merged"])
         )
     if as_json:
         click.echo(json.dumps(rows, indent=2, default=str))
         return
     grid = RichTable("batch", "bronze table", "landed", "bronze", "silver", "quarantined", "duplicates", "ok")
     for r in rows:
-        grid.add_row(r["_batch_id"], r["bronze_table"], f"{r['rows_landed']:,}", f"{r['rows_bronze']:,}",
-                     f"{r['rows_silver']:,}", f"{r['rows_quarantined']:,}", f"{r['duplicates_merged']:,}",
-                     "✓" if r["balanced"] else "✗")
+        grid.add_row(
+            r["_batch_id"],
+            r["bronze_table"],
+            f"{r['rows_landed']:,}",
+            f"{r['rows_bronze']:,}",
+            f"{r['rows_silver']:,}",
+            f"{r['rows_quarantined']:,}",
+            f"{r['duplicates_merged']:,}",
+            "✓" if r["balanced"] else "✗",
+        )
     out.print(grid)
     if not all(r["balanced"] for r in rows):
         raise click.ClickException("some batches do not reconcile")

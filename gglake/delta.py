@@ -7,7 +7,7 @@ need a Spark session; going through delta-rs keeps them fast and lets any proces
 from __future__ import annotations
 
 import pyarrow as pa
-from deltalake import DeltaTable, write_deltalake
+from deltalake import DeltaTable, WriterProperties, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
 from gglake.catalog import Table
@@ -41,6 +41,11 @@ def ensure_table(settings: Settings, table: Table) -> DeltaTable:
     )
 
 
+# Row groups of ~64k rows let the engine scan one file with all its cores (one huge row group
+# is read by a single thread).
+WRITER = WriterProperties(max_row_group_size=65_536)
+
+
 def append(settings: Settings, table: Table, data: pa.Table) -> None:
     """Append rows, cast to the declared schema so a drifting producer cannot change the table."""
     ensure_table(settings, table)
@@ -50,6 +55,7 @@ def append(settings: Settings, table: Table, data: pa.Table) -> None:
         mode="append",
         partition_by=list(table.partition_by) or None,
         storage_options=settings.storage_options or None,
+        writer_properties=WRITER,
     )
 
 

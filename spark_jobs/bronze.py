@@ -80,9 +80,7 @@ def discover(landing: str) -> Iterator[tuple[Source, str, str]]:
     if info.type != pafs.FileType.Directory:
         raise FileNotFoundError(f"landing folder {landing} does not exist")
     entries = fs.get_file_info(pafs.FileSelector(root, recursive=True))
-    relative = sorted(
-        e.path[len(root) :].lstrip("/") for e in entries if e.type == pafs.FileType.File
-    )
+    relative = sorted(e.path[len(root) :].lstrip("/") for e in entries if e.type == pafs.FileType.File)
     relative = [p for p in relative if not any(part[:1] in "_." for part in p.split("/"))]
     for source in SOURCES:
         for rel in relative:
@@ -158,28 +156,28 @@ def land(
 
 
 def _bronze_rows(parts: list[tuple[LandingFile, Records]], batch_id: str, ingested_at: datetime) -> pa.Table:
+    def constant(value, kind: pa.DataType, n: int) -> pa.Array:
+        return pa.repeat(pa.scalar(value, kind), n)
+
+    timestamp = pa.timestamp("us", tz="UTC")
     tables = []
     for landed, records in parts:
         n = len(records)
-        stated = file_time(landed.path)
         tables.append(
             pa.table(
                 {
-                    "payload": pa.array(records.payloads, pa.string()),
-                    "_read_error": pa.array(records.errors, pa.string()),
-                    "_source_file": pa.repeat(pa.scalar(landed.path), n) if n else pa.array([], pa.string()),
-                    "_line": pa.array(records.lines, pa.int64()),
-                    "_file_time": pa.array([stated] * n, pa.timestamp("us", tz="UTC")),
+                    "payload": records.payloads,
+                    "_read_error": records.errors,
+                    "_source_file": constant(landed.path, pa.string(), n),
+                    "_line": records.lines,
+                    "_file_time": constant(file_time(landed.path), timestamp, n),
+                    "_batch_id": constant(batch_id, pa.string(), n),
+                    "_ingested_at": constant(ingested_at, timestamp, n),
+                    "_ingest_date": constant(ingested_at.date(), pa.date32(), n),
                 }
             )
         )
-    data = pa.concat_tables(tables)
-    n = data.num_rows
-    return (
-        data.append_column("_batch_id", pa.array([batch_id] * n, pa.string()))
-        .append_column("_ingested_at", pa.array([ingested_at] * n, pa.timestamp("us", tz="UTC")))
-        .append_column("_ingest_date", pa.array([ingested_at.date()] * n, pa.date32()))
-    )
+    return pa.concat_tables(tables)
 
 
 def _manifest_rows(results: list[FileResult], batch_id: str, recorded_at: datetime) -> pa.Table:

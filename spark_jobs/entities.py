@@ -57,7 +57,7 @@ class Entity:
         schema = ", ".join(f"`{f}` string" for f in self.fields)
         j = {f: f"nullif(trim(j.`{f}`), '')" for f in self.fields}
         generic = [
-            Check("malformed_json", "_keys is null", "substr(payload, 1, 200)"),
+            Check("malformed_json", "_keys is null", "'not a JSON object'"),
         ]
         if self.strict_fields:
             unknown = f"filter(_keys, k -> not array_contains(array{_in(self.fields)}, k))"
@@ -68,17 +68,39 @@ class Entity:
         if self.resident_field:
             generic.append(Check("unknown_resident", "resident_key is null", f"j.`{self.resident_field}`"))
         checks = generic + list(self.checks)
-        reject = "case when _read_error is not null then _read_error\n" + "\n".join(
-            f"        when {c.condition} then '{c.reason}'" for c in checks
-        ) + "\n    end"
-        detail = "case when _read_error is not null then _read_error\n" + "\n".join(
-            f"        when {c.condition} then cast({c.detail} as string)" for c in checks
-        ) + "\n    end"
+        # One single-branch CASE per check, first non-null wins: cheaper in the engine than one
+        # many-branch CASE. The detail is only computed for the few rejected rows.
+        reject = (
+            "coalesce(\n        _read_error,\n        "
+            + ",\n        ".join(f"case when {c.condition} then '{c.reason}' end" for c in checks)
+            + "\n    )"
+        )
+        detail = (
+            "case when _reject = _read_error then _read_error\n"
+            + "\n".join(
+                f"        when _reject = '{c.reason}' and ({c.condition}) then cast({c.detail} as string)" for c in checks
+            )
+            + "\n    end"
+        )
         resident_join = (
             f"left join resident_keys as rk on rk.resident_id = {j[self.resident_field]}" if self.resident_field else ""
         )
         resident_col = "rk.resident_key," if self.resident_field else ""
         typed = ",\n        ".join(self.select)
+        outputs = ", ".join(
+            [
+                "case when _reject is not null then payload end as payload",
+                "_read_error",
+                "_source_file",
+                "_line",
+                "_file_time",
+                "_batch_id",
+                "_ingested_at",
+            ]
+            + (["resident_key"] if self.resident_field else [])
+            + [expr.rsplit(" as ", 1)[1] for expr in self.select]
+            + ["_reject"]
+        )
         return f"""
 with parsed as (
     select
@@ -95,12 +117,15 @@ typed as (
         {typed}
     from parsed
     {resident_join}
+),
+checked as (
+    select typed.*, {reject} as _reject
+    from typed
 )
 select
-    typed.*,
-    {reject} as _reject,
-    {detail} as _detail
-from typed
+    {outputs},
+    case when _reject is not null then {detail} end as _detail
+from checked
 """
 
 
@@ -111,16 +136,19 @@ def _ts(field: str) -> str:
 def _bad_type(*pairs: tuple[str, str]) -> Check:
     """A field present in the payload whose typed value came out null did not parse."""
     condition = " or ".join(f"(nullif(trim(j.`{f}`), '') is not null and {col} is null)" for f, col in pairs)
-    detail = "concat_ws(',', " + ", ".join(
-        f"case when nullif(trim(j.`{f}`), '') is not null and {col} is null then '{f}=' || j.`{f}` end" for f, col in pairs
-    ) + ")"
+    detail = (
+        "concat_ws(',', "
+        + ", ".join(
+            f"case when nullif(trim(j.`{f}`), '') is not null and {col} is null then '{f}=' || j.`{f}` end" for f, col in pairs
+        )
+        + ")"
+    )
     return Check("bad_type", condition, detail)
 
 
 def _metric_limits() -> str:
     cases = " ".join(
-        f"when '{metric}' then value < {low} or value > {high}"
-        for metric, (_, _, low, high) in domain.SENSOR_METRICS.items()
+        f"when '{metric}' then value < {low} or value > {high}" for metric, (_, _, low, high) in domain.SENSOR_METRICS.items()
     )
     low, high = domain.DIASTOLIC_RANGE
     bp = f"(metric = 'blood_pressure' and (diastolic is null or diastolic < {low} or diastolic > {high} or diastolic >= value))"
@@ -132,8 +160,18 @@ def sensor_readings(settings: Settings) -> Entity:
     return Entity(
         bronze="bronze.sensor_readings",
         silver="silver.sensor_readings",
-        fields=("event_id", "device_id", "device_type", "resident_id", "metric", "value", "diastolic", "unit",
-                "measured_at", "firmware"),
+        fields=(
+            "event_id",
+            "device_id",
+            "device_type",
+            "resident_id",
+            "metric",
+            "value",
+            "diastolic",
+            "unit",
+            "measured_at",
+            "firmware",
+        ),
         key_field="event_id",
         required=("resident_id", "metric", "value", "measured_at"),
         select=(
@@ -152,14 +190,20 @@ def sensor_readings(settings: Settings) -> Entity:
         checks=(
             _bad_type(("value", "value"), ("diastolic", "diastolic"), ("measured_at", "measured_at")),
             Check("invalid_code", f"metric not in {_in(domain.SENSOR_METRICS)}", "'metric=' || metric"),
-            Check("invalid_code", f"coalesce(device_type, '') not in {_in(domain.DEVICE_TYPES)}",
-                  "'device_type=' || coalesce(device_type, '')"),
-            Check("impossible_value", _metric_limits(),
-                  "metric || '=' || cast(value as string) || coalesce('/' || cast(diastolic as string), '')"),
-            Check("future_timestamp", f"measured_at > _file_time + interval {future} hours",
-                  "cast(measured_at as string)"),
-            Check("too_late", f"measured_at < _file_time - interval {settings.late_window_days} days",
-                  "cast(measured_at as string)"),
+            Check(
+                "invalid_code",
+                f"coalesce(device_type, '') not in {_in(domain.DEVICE_TYPES)}",
+                "'device_type=' || coalesce(device_type, '')",
+            ),
+            Check(
+                "impossible_value",
+                _metric_limits(),
+                "metric || '=' || cast(value as string) || coalesce('/' || cast(diastolic as string), '')",
+            ),
+            Check("future_timestamp", f"measured_at > _file_time + interval {future} hours", "cast(measured_at as string)"),
+            Check(
+                "too_late", f"measured_at < _file_time - interval {settings.late_window_days} days", "cast(measured_at as string)"
+            ),
         ),
         keys=("event_id",),
     )
@@ -169,8 +213,20 @@ def care_calls(settings: Settings) -> Entity:
     return Entity(
         bronze="bronze.care_calls",
         silver="silver.care_calls",
-        fields=("call_id", "resident_id", "vendor", "scheduled_at", "started_at", "ended_at", "outcome",
-                "duration_sec", "transcript", "sentiment", "keywords", "escalation"),
+        fields=(
+            "call_id",
+            "resident_id",
+            "vendor",
+            "scheduled_at",
+            "started_at",
+            "ended_at",
+            "outcome",
+            "duration_sec",
+            "transcript",
+            "sentiment",
+            "keywords",
+            "escalation",
+        ),
         key_field="call_id",
         required=("resident_id", "vendor", "scheduled_at", "outcome"),
         select=(
@@ -189,9 +245,13 @@ def care_calls(settings: Settings) -> Entity:
             f"to_date({_ts('scheduled_at')}) as call_date",
         ),
         checks=(
-            _bad_type(("scheduled_at", "scheduled_at"), ("started_at", "started_at"), ("ended_at", "ended_at"),
-                      ("duration_sec", "try_cast(nullif(trim(j.duration_sec), '') as int)"),
-                      ("sentiment", "sentiment")),
+            _bad_type(
+                ("scheduled_at", "scheduled_at"),
+                ("started_at", "started_at"),
+                ("ended_at", "ended_at"),
+                ("duration_sec", "try_cast(nullif(trim(j.duration_sec), '') as int)"),
+                ("sentiment", "sentiment"),
+            ),
             Check("invalid_code", f"outcome not in {_in(domain.CALL_OUTCOMES)}", "'outcome=' || outcome"),
             Check("invalid_code", f"escalation not in {_in(domain.ESCALATIONS)}", "'escalation=' || escalation"),
             Check("invalid_code", f"vendor not in {_in(domain.CALL_VENDORS)}", "'vendor=' || vendor"),
@@ -224,8 +284,7 @@ def visit_outcomes(settings: Settings) -> Entity:
         checks=(
             _bad_type(("visited_at", "visited_at")),
             Check("invalid_code", f"outcome not in {_in(domain.VISIT_OUTCOMES)}", "'outcome=' || outcome"),
-            Check("invalid_code", f"coalesce(reason, 'routine') not in {_in(domain.VISIT_REASONS)}",
-                  "'reason=' || reason"),
+            Check("invalid_code", f"coalesce(reason, 'routine') not in {_in(domain.VISIT_REASONS)}", "'reason=' || reason"),
         ),
         keys=("visit_id",),
     )
@@ -236,8 +295,20 @@ def registry(settings: Settings) -> Entity:
     return Entity(
         bronze="bronze.registry_residents",
         silver="silver.residents",
-        fields=("resident_id", "name", "phone", "address", "birth_date", "sex", "district", "living_alone",
-                "programmes", "consent", "enrolled_on", "status"),
+        fields=(
+            "resident_id",
+            "name",
+            "phone",
+            "address",
+            "birth_date",
+            "sex",
+            "district",
+            "living_alone",
+            "programmes",
+            "consent",
+            "enrolled_on",
+            "status",
+        ),
         key_field="resident_id",
         required=("name", "birth_date", "sex", "district", "status"),
         select=(
@@ -255,14 +326,16 @@ def registry(settings: Settings) -> Entity:
             "to_date(_file_time) as snapshot_date",
         ),
         checks=(
-            _bad_type(("birth_date", "birth_date"), ("enrolled_on", "enrolled_on"),
-                      *((b, b) for b in booleans)),
+            _bad_type(("birth_date", "birth_date"), ("enrolled_on", "enrolled_on"), *((b, b) for b in booleans)),
             Check("invalid_code", f"district not in {_in(DISTRICT_NAMES_KO)}", "'district=' || district"),
             Check("invalid_code", "sex not in ('M', 'F')", "'sex=' || sex"),
             Check("invalid_code", f"status not in {_in(domain.RESIDENT_STATUSES)}", "'status=' || status"),
-            Check("invalid_code",
-                  f"size(filter(split(programmes, '[|]'), p -> p != '' and not array_contains(array{_in(domain.PROGRAMMES)}, p))) > 0",
-                  "'programmes=' || programmes"),
+            Check(
+                "invalid_code",
+                "size(filter(split(programmes, '[|]'), "
+                f"p -> p != '' and not array_contains(array{_in(domain.PROGRAMMES)}, p))) > 0",
+                "'programmes=' || programmes",
+            ),
             Check("invalid_value", "birth_date > snapshot_date or year(birth_date) < 1900", "'birth_date'"),
         ),
         keys=("resident_id",),
@@ -279,8 +352,21 @@ def welfare_national(settings: Settings) -> Entity:
     return Entity(
         bronze="bronze.welfare_national",
         silver="silver.welfare_services",
-        fields=("servId", "servNm", "jurMnofNm", "servDgst", "tgtrDtlCn", "slctCritCn", "alwServCn", "aplyMtdCn",
-                "lifeArray", "trgterIndvdlArray", "ctpvNm", "sggNm", "svcfrstRegTs"),
+        fields=(
+            "servId",
+            "servNm",
+            "jurMnofNm",
+            "servDgst",
+            "tgtrDtlCn",
+            "slctCritCn",
+            "alwServCn",
+            "aplyMtdCn",
+            "lifeArray",
+            "trgterIndvdlArray",
+            "ctpvNm",
+            "sggNm",
+            "svcfrstRegTs",
+        ),
         key_field="servId",
         required=("servNm",),
         select=(
@@ -315,8 +401,19 @@ def welfare_provincial(settings: Settings) -> Entity:
     return Entity(
         bronze="bronze.welfare_provincial",
         silver="silver.welfare_services",
-        fields=("SVC_ID", "SVC_NM", "SIGUN_NM", "SVC_SUMRY", "TGT_DTL", "SLCT_CRIT", "SUPRT_CN", "APLY_MTH",
-                "INST_NM", "NOTICE_TYPE", "REGIST_DE"),
+        fields=(
+            "SVC_ID",
+            "SVC_NM",
+            "SIGUN_NM",
+            "SVC_SUMRY",
+            "TGT_DTL",
+            "SLCT_CRIT",
+            "SUPRT_CN",
+            "APLY_MTH",
+            "INST_NM",
+            "NOTICE_TYPE",
+            "REGIST_DE",
+        ),
         key_field="SVC_ID",
         required=("SVC_NM",),
         select=(
@@ -375,9 +472,22 @@ def companies(settings: Settings) -> Entity:
     return Entity(
         bronze="bronze.companies",
         silver="silver.companies",
-        fields=("company_id", "company_name", "biz_reg_no", "complex", "district", "sector", "employees",
-                "revenue_krw_mn", "investment_krw_mn", "founded_year", "is_startup", "startup_support", "status",
-                "snapshot_quarter"),
+        fields=(
+            "company_id",
+            "company_name",
+            "biz_reg_no",
+            "complex",
+            "district",
+            "sector",
+            "employees",
+            "revenue_krw_mn",
+            "investment_krw_mn",
+            "founded_year",
+            "is_startup",
+            "startup_support",
+            "status",
+            "snapshot_quarter",
+        ),
         key_field="company_id",
         required=("company_name", "sector", "status"),
         select=(
@@ -398,14 +508,21 @@ def companies(settings: Settings) -> Entity:
             "to_date(_file_time) as snapshot_date",
         ),
         checks=(
-            _bad_type(("employees", "employees"), ("revenue_krw_mn", "revenue_krw_mn"),
-                      ("investment_krw_mn", "investment_krw_mn"), ("founded_year", "founded_year"),
-                      ("is_startup", "is_startup")),
+            _bad_type(
+                ("employees", "employees"),
+                ("revenue_krw_mn", "revenue_krw_mn"),
+                ("investment_krw_mn", "investment_krw_mn"),
+                ("founded_year", "founded_year"),
+                ("is_startup", "is_startup"),
+            ),
             Check("invalid_code", f"sector not in {_in(domain.SECTORS)}", "'sector=' || sector"),
             Check("invalid_code", f"status not in {_in(domain.COMPANY_STATUSES)}", "'status=' || status"),
             Check("invalid_code", f"coalesce(district, '') not in {_in(DISTRICT_NAMES_KO)}", "'district=' || district"),
-            Check("invalid_value", "employees < 0 or revenue_krw_mn < 0 or investment_krw_mn < 0",
-                  "'employees=' || employees || ' revenue=' || revenue_krw_mn"),
+            Check(
+                "invalid_value",
+                "employees < 0 or revenue_krw_mn < 0 or investment_krw_mn < 0",
+                "'employees=' || employees || ' revenue=' || revenue_krw_mn",
+            ),
         ),
         keys=("company_id",),
         kind="scd2",

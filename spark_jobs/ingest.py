@@ -21,7 +21,7 @@ from gglake.settings import Settings
 from spark_jobs import bronze
 from spark_jobs.entities import entities
 from spark_jobs.landing import SOURCES
-from spark_jobs.silver import Counts, Refiner
+from spark_jobs.silver import Counts, Refiner, timed
 
 log = logging.getLogger(__name__)
 
@@ -69,25 +69,26 @@ def _pending(settings: Settings) -> dict[str, dict[str, list[dict]]]:
     return pending
 
 
-def ingest(
-    settings: Settings, landing: str, progress: Callable[[str, int, int], None] | None = None
-) -> IngestSummary:
+def ingest(settings: Settings, landing: str, progress: Callable[[str, int, int], None] | None = None) -> IngestSummary:
     started = datetime.now(UTC)
     summary = IngestSummary(batch_id=bronze.new_batch_id(started), new_files=0)
-    summary.discarded_orphans = bronze.discard_orphans(settings)
-    landed = bronze.land(settings, landing, summary.batch_id, started, progress)
+    with timed("recover: discard unrecorded bronze batches"):
+        summary.discarded_orphans = bronze.discard_orphans(settings)
+    with timed("land new files into bronze"):
+        landed = bronze.land(settings, landing, summary.batch_id, started, progress)
     summary.new_files = len(landed.results)
     summary.failed_files = [(r.file.path, r.reason or "") for r in landed.results if r.status == "failed"]
     pending = _pending(settings)
     if pending:
-        with spark_session(settings) as spark:
+        with timed("engine session start"), spark_session(settings) as spark:
             plan = [(b, e) for b in sorted(pending) for e in entities(settings) if e.bronze in pending[b]]
             for done, (batch_id, entity) in enumerate(plan, start=1):
                 files = pending[batch_id][entity.bronze]
                 ingest_date = files[0]["recorded_at"].date().isoformat()
                 refiner = Refiner(spark, settings, batch_id, ingest_date)
                 loaded = [f for f in files if f["status"] == "loaded"]
-                counts = refiner.refine(entity) if any(f["rows"] for f in loaded) else Counts()
+                with timed(f"refine {entity.bronze} ({batch_id})"):
+                    counts = refiner.refine(entity) if any(f["rows"] for f in loaded) else Counts()
                 run = TableRun(
                     batch_id=batch_id,
                     bronze_table=entity.bronze,

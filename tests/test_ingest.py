@@ -6,7 +6,7 @@ import csv
 import gzip
 import shutil
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -194,8 +194,11 @@ def test_rerun_is_a_no_op_and_a_new_day_adds_exactly_its_rows(tmp_path, landing)
     c = sensors.counts
     assert count(settings, "silver.sensor_readings") - before["silver.sensor_readings"] == c.inserted
     assert c.bronze == c.silver + c.quarantined + c.duplicates
-    days = {r["reading_date"] for r in read_rows(settings, "silver.sensor_readings", ["reading_date", "_batch_id"])
-            if r["_batch_id"] == added.batch_id}
+    days = {
+        r["reading_date"]
+        for r in read_rows(settings, "silver.sensor_readings", ["reading_date", "_batch_id"])
+        if r["_batch_id"] == added.batch_id
+    }
     assert max(days) == next_day
 
 
@@ -218,4 +221,4 @@ def test_ingest_time_is_recorded(ingested):
     settings, summary = ingested
     manifest = read_rows(settings, "audit.ingest_manifest")
     assert all(r["_batch_id"] == summary.batch_id for r in manifest)
-    assert all(abs(r["recorded_at"] - datetime.now(timezone.utc)) < timedelta(hours=1) for r in manifest)
+    assert all(abs(r["recorded_at"] - datetime.now(UTC)) < timedelta(hours=1) for r in manifest)
