@@ -6,6 +6,7 @@ import json
 import logging
 import sys
 import time
+from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -140,8 +141,15 @@ def ingest(landing: str) -> None:
             "✓" if r.balanced else "✗",
         )
     out.print(grid)
-    for path, reason in summary.failed_files:
-        out.print(f"[yellow]failed file[/] {path}: {reason}")
+    if summary.failed_files:
+        reasons = Counter(reason for _, reason in summary.failed_files)
+        out.print(
+            f"[yellow]{len(summary.failed_files)} files rejected[/] ("
+            + ", ".join(f"{reason} {n}" for reason, n in reasons.most_common())
+            + "); listed in audit.ingest_manifest with status 'failed', e.g.:"
+        )
+        for path, reason in summary.failed_files[:3]:
+            out.print(f"  {path}: {reason}")
     for orphan in summary.discarded_orphans:
         out.print(f"[yellow]discarded unrecorded bronze batch[/] {orphan}")
     rows = sum(r.rows_landed for r in summary.runs)
