@@ -11,7 +11,7 @@ from typing import Literal
 
 import pyarrow as pa
 
-Layer = Literal["bronze", "silver", "quarantine", "restricted", "audit"]
+Layer = Literal["bronze", "silver", "quarantine", "restricted", "features", "gold", "audit"]
 # restricted: direct identifiers (name, phone, address, birth date, raw ids, raw payloads);
 # pseudonymised: keyed by resident_key only; public: no personal data.
 PiiClass = Literal["restricted", "pseudonymised", "public"]
@@ -54,6 +54,20 @@ class Table:
 
     def arrow_schema(self) -> pa.Schema:
         return pa.schema([pa.field(name, _ARROW_TYPES[kind]) for name, kind in self.columns])
+
+    def polars_schema(self) -> dict:
+        import polars as pl
+
+        kinds = {
+            "string": pl.String,
+            "bigint": pl.Int64,
+            "int": pl.Int32,
+            "double": pl.Float64,
+            "boolean": pl.Boolean,
+            "date": pl.Date,
+            "timestamp": pl.Datetime("us", "UTC"),
+        }
+        return {name: kinds[kind] for name, kind in self.columns}
 
     def ddl(self) -> str:
         return ", ".join(f"{name} {kind}" for name, kind in self.columns)
@@ -333,7 +347,115 @@ AUDIT: tuple[Table, ...] = (
     ),
 )
 
-TABLES: tuple[Table, ...] = BRONZE + SILVER + RESTRICTED + QUARANTINE + AUDIT
+
+def _columns(kind: str, *names: str) -> tuple[tuple[str, str], ...]:
+    return tuple((name, kind) for name in names)
+
+
+FEATURE_TABLES: tuple[Table, ...] = (
+    Table(
+        "features.resident_daily",
+        (
+            ("resident_key", "string"),
+            ("feature_date", "date"),
+            ("age", "int"),
+            ("district", "string"),
+            ("living_alone", "boolean"),
+            *_columns(
+                "double",
+                "hr_mean",
+                "hr_min",
+                "hr_max",
+                "sys_mean",
+                "sys_min",
+                "sys_max",
+                "dia_mean",
+                "dia_max",
+                "spo2_mean",
+                "spo2_min",
+                "temp_max",
+                "resp_mean",
+                "stress_mean",
+            ),
+            *_columns(
+                "double", "hr_mean_7d", "hr_mean_30d", "sys_mean_7d", "sys_mean_30d", "spo2_mean_7d", "steps_7d", "steps_30d"
+            ),
+            *_columns("int", "news2_resp", "news2_spo2", "news2_sys", "news2_pulse", "news2_temp", "news2_total"),
+            ("news2_any_3", "boolean"),
+            ("news2_risk", "string"),
+            ("bp_category", "string"),
+            ("bp_screening_grade", "boolean"),
+            ("hypertensive_crisis", "boolean"),
+            *_columns(
+                "double",
+                "hr_baseline_mean",
+                "hr_baseline_std",
+                "hr_z",
+                "sys_z",
+                "steps_baseline_mean",
+                "steps_z",
+                "power_baseline_mean",
+                "power_z",
+                "stress_baseline_mean",
+                "stress_z",
+            ),
+            *_columns("double", "steps", "motion_events", "door_events", "power_kwh"),
+            ("power_low", "boolean"),
+            *_columns(
+                "int", "activity_windows_anomalous", "no_activity_hours", "longest_stationary_hours", "calls_unanswered_streak"
+            ),
+            *_columns("double", "answer_rate_7d", "answer_rate_28d", "sentiment_28d", "sentiment_trend"),
+            *_columns("int", "kw_pain_7d", "kw_loneliness_7d", "kw_help_7d", "kw_fall_7d", "kw_meal_7d", "readings"),
+            ("completeness", "double"),
+            ("home_visit_flag", "boolean"),
+        ),
+        "pseudonymised",
+        "One row per enrolled resident per day: vitals, NEWS2, BP category, personal baselines and z-scores, "
+        "activity, calls, data completeness.",
+        keys=("resident_key", "feature_date"),
+        partition_by=("feature_date",),
+    ),
+)
+
+GOLD_RISK: tuple[Table, ...] = (
+    Table(
+        "gold.risk_scores",
+        (
+            ("resident_key", "string"),
+            ("score_date", "date"),
+            ("probability", "double"),  # calibrated P(adverse visit outcome within the horizon)
+            ("model_grade", "string"),  # grade from the probability alone
+            ("grade", "string"),  # after the rules' hard overrides: 정상/관심/주의/경계/심각
+            ("rule_flags", "string"),  # comma-separated override flags, '' if none
+            ("top_factors", "string"),  # JSON list of {feature, value, contribution}, largest first
+            ("model_version", "string"),
+        ),
+        "pseudonymised",
+        "Daily risk score per resident: calibrated probability, grade after rule overrides, top factors.",
+        keys=("resident_key", "score_date"),
+        partition_by=("score_date",),
+    ),
+    Table(
+        "gold.risk_alerts",
+        (
+            ("alert_id", "string"),  # stable across reruns: hash of resident_key and score_date
+            ("resident_key", "string"),
+            ("score_date", "date"),
+            ("grade", "string"),
+            ("probability", "double"),
+            ("rule_flags", "string"),
+            ("next_step", "string"),  # ai_call → monitoring_centre_call → public_official → home_visit_or_119
+            ("top_factors", "string"),
+            ("model_version", "string"),
+        ),
+        "pseudonymised",
+        "Residents graded 주의 or above on a day, with the next step on the escalation ladder.",
+        keys=("alert_id",),
+        partition_by=("score_date",),
+    ),
+)
+
+TABLES: tuple[Table, ...] = BRONZE + SILVER + RESTRICTED + QUARANTINE + FEATURE_TABLES + GOLD_RISK + AUDIT
 _BY_NAME = {t.name: t for t in TABLES}
 
 

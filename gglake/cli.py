@@ -55,7 +55,7 @@ class _Group(click.Group):
 
         try:
             return super().invoke(ctx)
-        except (ConfigError, FileNotFoundError, FileRejected, DeltaError, ValueError) as exc:
+        except (ConfigError, FileNotFoundError, FileRejected, DeltaError, ValueError, RuntimeError) as exc:
             raise click.ClickException(str(exc)) from None
 
 
@@ -228,6 +228,28 @@ def audit(as_json: bool, batch: str | None) -> None:
     out.print(grid)
     if not all(r["balanced"] for r in rows):
         raise click.ClickException("some batches do not reconcile")
+
+
+@main.command()
+@click.option("--start", required=True, type=click.DateTime(["%Y-%m-%d"]), help="First feature date (KST).")
+@click.option("--end", required=True, type=click.DateTime(["%Y-%m-%d"]), help="Last feature date, inclusive.")
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "gpu"]),
+    default="auto",
+    show_default=True,
+    help="auto: the GPU (RAPIDS cuDF through cudf-polars) when usable, else the CPU.",
+)
+def features(start, end, device: str) -> None:
+    """Compute features.resident_daily for a date range (replaces exactly those dates)."""
+    from models.features import build_features
+
+    began = time.perf_counter()
+    run = build_features(Settings.from_env(), start.date(), end.date(), device)
+    out.print(
+        f"features {run.start} … {run.end}: {run.rows:,} rows for {run.residents:,} residents "
+        f"on the {run.device.upper()} in {time.perf_counter() - began:.1f} s"
+    )
 
 
 @main.command()
