@@ -55,6 +55,8 @@ class _Group(click.Group):
 
         try:
             return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException):  # --help and usage errors (Exit is a RuntimeError)
+            raise
         except (ConfigError, FileNotFoundError, FileRejected, DeltaError, ValueError, RuntimeError) as exc:
             raise click.ClickException(str(exc)) from None
 
