@@ -80,7 +80,7 @@ def ingest(settings: Settings, landing: str, progress: Callable[[str, int, int],
     summary.failed_files = [(r.file.path, r.reason or "") for r in landed.results if r.status == "failed"]
     pending = _pending(settings)
     if pending:
-        with timed("engine session start"), spark_session(settings) as spark:
+        with timed("refine pending batches (engine session, all tables)"), spark_session(settings) as spark:
             plan = [(b, e) for b in sorted(pending) for e in entities(settings) if e.bronze in pending[b]]
             for done, (batch_id, entity) in enumerate(plan, start=1):
                 files = pending[batch_id][entity.bronze]
