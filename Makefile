@@ -1,4 +1,4 @@
-# The two commands: `make run` (generate → ingest on the embedded engine) and `make test`.
+# The two commands: `make run` (generate → ingest → features → train → score, embedded engine) and `make test`.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -8,9 +8,10 @@ STAMP := $(VENV)/.installed
 export GGLAKE_HOME ?= $(CURDIR)/lakehouse
 LANDING ?= $(CURDIR)/landing
 RESIDENTS ?= 300
-DAYS ?= 14
-START ?= 2026-11-01
+DAYS ?= 60
+START ?= 2026-09-01
 SEED ?= 42
+END := $(shell $(PYTHON) -c "import datetime as d; print(d.date.fromisoformat('$(START)') + d.timedelta(days=$(DAYS) - 1))")
 
 .PHONY: install run test bench lint clean
 
@@ -25,6 +26,9 @@ $(STAMP): pyproject.toml constraints.txt
 run: install
 	$(BIN)/gglake generate --out $(LANDING) --residents $(RESIDENTS) --days $(DAYS) --start $(START) --seed $(SEED)
 	$(BIN)/gglake ingest --landing $(LANDING)
+	$(BIN)/gglake features --start $(START) --end $(END)
+	$(BIN)/gglake train --if-missing
+	$(BIN)/gglake score --date $(END)
 	$(BIN)/gglake tables
 
 test: install lint
@@ -32,9 +36,10 @@ test: install lint
 
 bench: install
 	$(BIN)/python -m tests.benchmarks.ingest_bench --residents $${BENCH_RESIDENTS:-1000} --days $${BENCH_DAYS:-7}
+	$(BIN)/python -m tests.benchmarks.features_bench --residents $${BENCH_FEATURE_RESIDENTS:-1000} --days $${BENCH_FEATURE_DAYS:-60}
 
 lint: install
-	$(BIN)/ruff check gglake sources spark_jobs tests
+	$(BIN)/ruff check gglake sources spark_jobs models tests
 
 clean:
 	rm -rf $(GGLAKE_HOME) $(LANDING) .pytest_cache

@@ -232,7 +232,7 @@ def report(lakes: list[LakeRun], results: dict[str, list[Result]], skipped: dict
     for name in dict.fromkeys(name for lake in lakes for name in lake.steps):
         steps.add_row(name, seconds_cell([lake.steps[name] for lake in lakes if name in lake.steps]))
     console.print(steps)
-    console.print("('engine session start' wraps the session and every refine step, so it overlaps them.)")
+    console.print("('refine pending batches' wraps the engine session and every refine step, so it overlaps them.)")
 
     inserted = lakes[0].sensor_inserted
     for engine, runs in results.items():
