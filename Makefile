@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 
 export GGLAKE_HOME ?= $(CURDIR)/lakehouse
 LANDING ?= $(CURDIR)/landing
-RESIDENTS ?= 300
+RESIDENTS ?= 400
 DAYS ?= 60
 START ?= 2026-09-01
 SEED ?= 42

@@ -255,6 +255,81 @@ def features(start, end, device: str) -> None:
 
 
 @main.command()
+@click.option(
+    "--horizon-days",
+    default=7,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Predict an adverse visit outcome within this many days.",
+)
+@click.option(
+    "--capacity-share",
+    default=0.02,
+    show_default=True,
+    type=click.FloatRange(0, 1, min_open=True),
+    help="Daily alert capacity as a share of residents (for precision@capacity and grade thresholds).",
+)
+@click.option("--if-missing", is_flag=True, help="Do nothing when a current model exists.")
+def train(horizon_days: int, capacity_share: float, if_missing: bool) -> None:
+    """Train the risk model on features.resident_daily and visit outcomes; write versioned artifacts and a card."""
+    from models.card import current_card, model_exists
+    from models.train import train as run
+
+    settings = Settings.from_env()
+    if if_missing and model_exists(settings):
+        out.print(f"model {current_card(settings)['model_version']} exists; not retraining (--if-missing)")
+        return
+    card = run(settings, horizon_days=horizon_days, capacity_share=capacity_share)
+    _print_metrics(card)
+
+
+def _print_metrics(card: dict) -> None:
+    window = card["validation_window"]
+    for split, title in (("validation", "held-out period"), ("validation_unseen_residents", "unseen residents")):
+        info = card["splits"][split]
+        grid = RichTable(
+            "scorer",
+            "ROC-AUC",
+            "PR-AUC",
+            "precision@capacity",
+            "calibration error (ECE)",
+            title=f"Model {card['model_version']}: {title} {window['start']} … {window['end']} "
+            f"({info['rows']:,} rows, {info['positives']:,} positive)",
+        )
+        for name, m in card["metrics"][split].items():
+            grid.add_row(name, *(f"{m[k]:.3f}" for k in ("roc_auc", "pr_auc", "precision_at_capacity", "ece")))
+        out.print(grid)
+
+
+@main.command("model-card")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def model_card(as_json: bool) -> None:
+    """The current model's card: training window, features, metrics for the model and for rules alone."""
+    from models.card import NO_MODEL, current_card
+
+    card = current_card(Settings.from_env())
+    if card is None:
+        raise click.ClickException(NO_MODEL)
+    if as_json:
+        click.echo(json.dumps(card, indent=2, ensure_ascii=False, default=str))
+    else:
+        _print_metrics(card)
+
+
+@main.command()
+@click.option("--date", "score_date", required=True, type=click.DateTime(["%Y-%m-%d"]), help="Day to score (KST).")
+def score(score_date) -> None:
+    """Score every resident for a day into gold.risk_scores; 주의 and above into gold.risk_alerts."""
+    from models.scoring import score as run
+
+    r = run(Settings.from_env(), score_date.date())
+    grades = ", ".join(f"{grade} {n:,}" for grade, n in r["grades"].items())
+    steps = ", ".join(f"{step} {n:,}" for step, n in r["next_steps"].items()) or "none"
+    out.print(f"scored {r['rows']:,} residents for {r['score_date']} with model {r['model_version']}: {grades}")
+    out.print(f"{r['alerts']:,} alerts in gold.risk_alerts; next steps: {steps}")
+
+
+@main.command()
 @click.argument("query")
 @click.option("--limit", default=50, show_default=True, help="Rows to show.")
 def sql(query: str, limit: int) -> None:

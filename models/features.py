@@ -196,17 +196,29 @@ def feature_query(settings: Settings, start: date, end: date) -> pl.LazyFrame:
         .filter(pl.col("reading_date").is_between(history_start, end))
         .select("resident_key", "metric", "value", "diastolic", "device_type", "reading_hour", "reading_date")
     )
+    # Every resident enrolled on a day gets a row for it, including those who withdrew (or died)
+    # later: their last days are what the labels need. Attributes come from the latest active version.
+    versions = _scan(settings, "silver.residents")
+    active_until = (
+        versions.filter(pl.col("status") != "active").group_by("resident_key").agg(pl.col("valid_from").min().alias("_until"))
+    )
     residents = (
-        _scan(settings, "silver.residents")
-        .filter(pl.col("is_current") & (pl.col("status") == "active"))
-        .select("resident_key", "birth_year", "district", "living_alone", "enrolled_on")
+        versions.filter(pl.col("status") == "active")
+        .sort("valid_from")
+        .group_by("resident_key")
+        .agg(pl.col("birth_year", "district", "living_alone", "enrolled_on").last())
+        .join(active_until, on="resident_key", how="left")
     )
     dates = pl.LazyFrame({"reading_date": pl.date_range(history_start, end, eager=True)})
     days = (
         residents.join(dates, how="cross")
-        .filter(pl.col("reading_date") >= pl.col("enrolled_on").fill_null(history_start))
+        .filter(
+            (pl.col("reading_date") >= pl.col("enrolled_on").fill_null(history_start))
+            & (pl.col("_until").is_null() | (pl.col("reading_date") < pl.col("_until")))
+        )
         .select("resident_key", "reading_date")
     )
+    residents = residents.drop("_until")
     calls = _scan(settings, "silver.care_calls").filter(pl.col("call_date") <= end)
     daily = (
         days.join(_daily_vitals(readings), on=["resident_key", "reading_date"], how="left")

@@ -15,7 +15,7 @@ from gglake.catalog import table
 from models.features import build_features, resolve_device
 
 KST = timezone(timedelta(hours=9))
-A, B = "a" * 32, "b" * 32
+A, B, C = "a" * 32, "b" * 32, "c" * 32
 FIRST = date(2026, 10, 1)
 LAST = date(2026, 10, 10)
 
@@ -83,32 +83,28 @@ def hand_checked(tmp_path_factory):
             for i, (d, answered) in enumerate(calls)
         ],
     )
+    withdrawn_on = date(2026, 10, 5)
+    person = {"birth_year": 1945, "district": "수원시", "living_alone": True, "enrolled_on": FIRST, "valid_from": FIRST}
     _write(
         settings,
         "silver.residents",
         [
-            {
-                "resident_key": k,
-                "birth_year": 1945,
-                "district": "수원시",
-                "living_alone": True,
-                "status": "active",
-                "enrolled_on": FIRST,
-                "valid_from": FIRST,
-                "is_current": True,
-            }
-            for k in (A, B)
+            *({**person, "resident_key": k, "status": "active", "is_current": True} for k in (A, B)),
+            {**person, "resident_key": C, "status": "active", "valid_to": withdrawn_on, "is_current": False},
+            {**person, "resident_key": C, "status": "withdrawn", "valid_from": withdrawn_on, "is_current": True},
         ],
     )
     run = build_features(settings, FIRST, LAST, "cpu")
     rows = pl.read_delta(delta.location(settings, table("features.resident_daily")))
-    return settings, run, {r["resident_key"]: r for r in rows.filter(pl.col("feature_date") == LAST).to_dicts()}
+    return settings, run, {r["resident_key"]: r for r in rows.filter(pl.col("feature_date") == LAST).to_dicts()}, rows
 
 
 def test_vitals_news2_and_blood_pressure_of_the_day(hand_checked):
-    _, run, rows = hand_checked
+    _, run, rows, all_rows = hand_checked
     a = rows[A]
-    assert run.rows == 20 and run.residents == 2 and run.device == "cpu"
+    # C withdrew on 10-05: rows for the days enrolled (the labels need them), none after
+    assert all_rows.filter(pl.col("resident_key") == C)["feature_date"].max() == date(2026, 10, 4)
+    assert run.rows == 24 and run.residents == 3 and run.device == "cpu"  # A, B: 10 days; C: 4
     assert (a["hr_mean"], a["hr_min"], a["hr_max"], a["age"]) == (74.0, 69.0, 79.0, 81)
     assert a["hr_mean_7d"] == pytest.approx(71.0)  # mean of 68 … 74
     assert (a["sys_mean"], a["dia_mean"], a["sys_max"]) == (152.5, 87.5, 185.0)
@@ -119,7 +115,7 @@ def test_vitals_news2_and_blood_pressure_of_the_day(hand_checked):
 
 
 def test_personal_baselines_and_activity(hand_checked):
-    _, _, rows = hand_checked
+    _, _, rows, _ = hand_checked
     a = rows[A]
     history = [65 + i for i in range(9)]  # daily heart-rate means of the 9 days before
     mean, std = sum(history) / 9, math.sqrt(sum((h - 69) ** 2 for h in history) / 8)
@@ -134,7 +130,7 @@ def test_personal_baselines_and_activity(hand_checked):
 
 
 def test_calls_streak_and_answer_rate(hand_checked):
-    _, _, rows = hand_checked
+    _, _, rows, _ = hand_checked
     a = rows[A]
     assert a["calls_unanswered_streak"] == 3 and a["home_visit_flag"] is True
     assert a["answer_rate_7d"] == pytest.approx(0.25)
@@ -142,7 +138,7 @@ def test_calls_streak_and_answer_rate(hand_checked):
 
 
 def test_a_resident_without_devices_has_nulls_not_zeros(hand_checked):
-    _, _, rows = hand_checked
+    _, _, rows, _ = hand_checked
     b = rows[B]
     assert b["hr_mean"] is None and b["no_activity_hours"] is None and b["completeness"] is None
     assert b["calls_unanswered_streak"] == 0 and b["home_visit_flag"] is False and b["answer_rate_7d"] is None
