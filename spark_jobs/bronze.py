@@ -112,7 +112,7 @@ def _parse(landed: LandingFile) -> tuple[FileResult, Records | None]:
     try:
         records = landed.source.reader(landed.data, landed.path)
     except FileRejected as exc:
-        log.warning("landing file %s rejected: %s", landed.path, exc)
+        log.info("landing file %s rejected: %s", landed.path, exc)  # summarised by the caller
         return FileResult(landed, "failed", exc.reason, 0), None
     return FileResult(landed, "loaded", None, len(records)), records
 
