@@ -69,9 +69,6 @@ class Table:
         }
         return {name: kinds[kind] for name, kind in self.columns}
 
-    def ddl(self) -> str:
-        return ", ".join(f"{name} {kind}" for name, kind in self.columns)
-
 
 BRONZE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("payload", "string"),  # the raw record: a JSON line as delivered, or a CSV/XML record as a JSON object

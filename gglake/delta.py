@@ -7,6 +7,7 @@ need a Spark session; going through delta-rs keeps them fast and lets any proces
 from __future__ import annotations
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from deltalake import DeltaTable, WriterProperties, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
@@ -59,11 +60,11 @@ def append(settings: Settings, table: Table, data: pa.Table) -> None:
     )
 
 
-def read(settings: Settings, table: Table, columns: list[str] | None = None, filters=None) -> pa.Table:
+def read(settings: Settings, table: Table, columns: list[str] | None = None) -> pa.Table:
     dt = open_table(settings, table)
     if dt is None:
         return table.arrow_schema().empty_table() if columns is None else table.arrow_schema().empty_table().select(columns)
-    return dt.to_pyarrow_table(columns=columns, filters=filters)
+    return dt.to_pyarrow_table(columns=columns)
 
 
 def stats(settings: Settings, table: Table) -> tuple[int, int] | None:
@@ -72,5 +73,5 @@ def stats(settings: Settings, table: Table) -> tuple[int, int] | None:
     if dt is None:
         return None
     actions = dt.get_add_actions(flatten=True)
-    rows = pa.compute.sum(pa.table(actions).column("num_records")).as_py() if len(actions) else 0
+    rows = pc.sum(pa.table(actions).column("num_records")).as_py() if len(actions) else 0
     return int(rows or 0), dt.version()

@@ -56,9 +56,6 @@ class BronzeBatch:
     ingested_at: datetime
     results: list[FileResult]
 
-    def files_for(self, bronze_table: str) -> list[FileResult]:
-        return [r for r in self.results if r.file.source.bronze == bronze_table]
-
 
 def new_batch_id(now: datetime) -> str:
     return now.strftime("b%Y%m%dT%H%M%S%fZ")

@@ -349,10 +349,6 @@ def registry(settings: Settings) -> Entity:
     )
 
 
-def _welfare_common_checks() -> tuple[Check, ...]:
-    return (_bad_type(("registered_on", "registered_on")),)
-
-
 def welfare_national(settings: Settings) -> Entity:
     return Entity(
         bronze="bronze.welfare_national",
