@@ -60,11 +60,12 @@ def append(settings: Settings, table: Table, data: pa.Table) -> None:
     )
 
 
-def read(settings: Settings, table: Table, columns: list[str] | None = None) -> pa.Table:
+def read(settings: Settings, table: Table, columns: list[str] | None = None, filters=None) -> pa.Table:
+    """The table as Arrow (optionally pruned by delta-rs `filters`), or empty with the declared schema."""
     dt = open_table(settings, table)
     if dt is None:
         return table.arrow_schema().empty_table() if columns is None else table.arrow_schema().empty_table().select(columns)
-    return dt.to_pyarrow_table(columns=columns)
+    return dt.to_pyarrow_table(columns=columns, filters=filters)
 
 
 def stats(settings: Settings, table: Table) -> tuple[int, int] | None:
