@@ -60,6 +60,21 @@ def append(settings: Settings, table: Table, data: pa.Table) -> None:
     )
 
 
+def replace_where(settings: Settings, table: Table, data: pa.Table, predicate: str) -> None:
+    """Atomically replace the rows matching `predicate` (e.g. one date's partition) with `data`:
+    what makes partition-scoped jobs idempotent."""
+    ensure_table(settings, table)
+    write_deltalake(
+        location(settings, table),
+        data.select(table.column_names).cast(table.arrow_schema()),
+        mode="overwrite",
+        predicate=predicate,
+        partition_by=list(table.partition_by) or None,
+        storage_options=settings.storage_options or None,
+        writer_properties=WRITER,
+    )
+
+
 def read(settings: Settings, table: Table, columns: list[str] | None = None, filters=None) -> pa.Table:
     """The table as Arrow (optionally pruned by delta-rs `filters`), or empty with the declared schema."""
     dt = open_table(settings, table)

@@ -15,7 +15,6 @@ from datetime import date, timedelta
 from typing import Literal
 
 import polars as pl
-from deltalake import write_deltalake
 
 from gglake import delta
 from gglake.catalog import table
@@ -314,14 +313,10 @@ def build_features(settings: Settings, start: date, end: date, device: Device = 
     frame = feature_query(settings, start, end).collect(
         engine=pl.GPUEngine(raise_on_fail=True) if engine == "gpu" else "streaming"
     )
-    delta.ensure_table(settings, FEATURES)
-    write_deltalake(
-        delta.location(settings, FEATURES),
-        frame.to_arrow().cast(FEATURES.arrow_schema()),
-        mode="overwrite",
-        predicate=f"feature_date >= '{start.isoformat()}' AND feature_date <= '{end.isoformat()}'",
-        partition_by=list(FEATURES.partition_by),
-        storage_options=settings.storage_options or None,
-        writer_properties=delta.WRITER,
+    delta.replace_where(
+        settings,
+        FEATURES,
+        frame.to_arrow(),
+        f"feature_date >= '{start.isoformat()}' AND feature_date <= '{end.isoformat()}'",
     )
     return FeatureRun(start, end, frame.height, frame["resident_key"].n_unique(), engine)

@@ -21,7 +21,6 @@ from datetime import date
 import numpy as np
 import polars as pl
 import pyarrow as pa
-from deltalake import write_deltalake
 
 from gglake import delta
 from gglake.catalog import table
@@ -69,16 +68,7 @@ def top_factors(contrib: np.ndarray, names: list[str], raw_rows: list[tuple], x:
 
 
 def _replace_partition(settings: Settings, target, rows: pa.Table, score_date: date) -> None:
-    delta.ensure_table(settings, target)
-    write_deltalake(
-        delta.location(settings, target),
-        rows.select(target.column_names).cast(target.arrow_schema()),
-        mode="overwrite",
-        predicate=f"score_date = '{score_date.isoformat()}'",
-        partition_by=list(target.partition_by),
-        storage_options=settings.storage_options or None,
-        writer_properties=delta.WRITER,
-    )
+    delta.replace_where(settings, target, rows, f"score_date = '{score_date.isoformat()}'")
 
 
 def score(settings: Settings, score_date: date) -> dict:
