@@ -26,9 +26,13 @@ $(STAMP): pyproject.toml constraints.txt
 run: install
 	$(BIN)/gglake generate --out $(LANDING) --residents $(RESIDENTS) --days $(DAYS) --start $(START) --seed $(SEED)
 	$(BIN)/gglake ingest --landing $(LANDING)
+	$(BIN)/gglake quality --layer bronze --layer silver --date $(END)
 	$(BIN)/gglake features --start $(START) --end $(END)
+	$(BIN)/gglake quality --layer features --date $(END)
 	$(BIN)/gglake train --if-missing
 	$(BIN)/gglake score --date $(END)
+	$(BIN)/gglake dbt build
+	$(BIN)/gglake quality --layer gold --date $(END)
 	$(BIN)/gglake tables
 
 test: install lint
@@ -39,7 +43,8 @@ bench: install
 	$(BIN)/python -m tests.benchmarks.features_bench --residents $${BENCH_FEATURE_RESIDENTS:-1000} --days $${BENCH_FEATURE_DAYS:-60}
 
 lint: install
-	$(BIN)/ruff check gglake sources spark_jobs models tests
+	$(BIN)/ruff check gglake sources spark_jobs models quality tests
+	$(BIN)/sqlfluff lint dbt/
 
 clean:
 	rm -rf $(GGLAKE_HOME) $(LANDING) .pytest_cache

@@ -7,6 +7,7 @@ suites read this module; nothing else spells a table path.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import pyarrow as pa
@@ -342,6 +343,30 @@ AUDIT: tuple[Table, ...] = (
         "Reconciliation per batch and table: landed = bronze = silver + quarantined + duplicates.",
         keys=("_batch_id", "bronze_table"),
     ),
+    Table(
+        "audit.quality_results",
+        (
+            ("run_id", "string"),  # one id per gate run
+            ("run_date", "date"),  # the pipeline's run date (null when the gate ran without one)
+            ("layer", "string"),  # bronze | silver | features | gold
+            ("table_name", "string"),
+            ("check_name", "string"),  # stable id of the check within its suite, e.g. keys_unique, volume_not_empty
+            ("expectation", "string"),  # GX expectation type, e.g. expect_compound_columns_to_be_unique
+            ("severity", "string"),  # critical | warning
+            ("scope", "string"),  # table (whole table) | batch (the run date's partition)
+            ("success", "boolean"),
+            ("observed_value", "string"),  # JSON
+            ("element_count", "bigint"),
+            ("unexpected_count", "bigint"),
+            ("sample_values", "string"),  # JSON list of at most 5 failing values or rows
+            ("description", "string"),
+            ("error", "string"),  # set when the expectation could not be evaluated
+            ("checked_at", "timestamp"),
+        ),
+        "pseudonymised",  # samples may hold resident keys, never direct identifiers (restricted tables' samples are keys)
+        "One row per expectation evaluated by a quality gate: severity, success, observed value, failing samples.",
+        keys=("run_id", "table_name", "check_name"),
+    ),
 )
 
 
@@ -452,7 +477,16 @@ GOLD_RISK: tuple[Table, ...] = (
     ),
 )
 
-TABLES: tuple[Table, ...] = BRONZE + SILVER + RESTRICTED + QUARANTINE + FEATURE_TABLES + GOLD_RISK + AUDIT
+# dbt owns the gold marts' schemas and docs (dbt/models/marts/_marts.yml); they are listed here so
+# every session registers them and `gglake tables` shows them.
+DBT_PROJECT = Path(__file__).resolve().parent.parent / "dbt"
+GOLD_MARTS: tuple[Table, ...] = tuple(
+    Table(f"gold.{path.stem}", (), "pseudonymised", f"dbt {kind}: see dbt/{path.relative_to(DBT_PROJECT)}")
+    for kind, folder in (("mart", "models/marts"), ("seed", "seeds"))
+    for path in sorted((DBT_PROJECT / folder).glob("*.sql" if kind == "mart" else "*.csv"))
+)
+
+TABLES: tuple[Table, ...] = BRONZE + SILVER + RESTRICTED + QUARANTINE + FEATURE_TABLES + GOLD_RISK + GOLD_MARTS + AUDIT
 _BY_NAME = {t.name: t for t in TABLES}
 
 

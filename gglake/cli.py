@@ -297,8 +297,12 @@ def _print_metrics(card: dict) -> None:
             f"({info['rows']:,} rows, {info['positives']:,} positive)",
         )
         for name, m in card["metrics"][split].items():
-            grid.add_row(name, *(f"{m[k]:.3f}" for k in ("roc_auc", "pr_auc", "precision_at_capacity", "ece")))
+            grid.add_row(name, *(_fmt(m.get(k)) for k in ("roc_auc", "pr_auc", "precision_at_capacity", "ece")))
         out.print(grid)
+
+
+def _fmt(value) -> str:
+    return "—" if value is None else f"{value:.3f}"  # a metric is undefined when a split has no positives
 
 
 @main.command("model-card")
@@ -329,6 +333,19 @@ def score(score_date) -> None:
     out.print(f"{r['alerts']:,} alerts in gold.risk_alerts; next steps: {steps}")
 
 
+@main.command("dbt")
+@click.argument("command", type=click.Choice(["build", "run", "test", "seed", "docs"]), default="build")
+@click.option("-s", "--select", "select", help="dbt node selection, e.g. 'kpi_care_monthly+'.")
+@click.option("--full-refresh", is_flag=True, help="Drop the gold marts first and rebuild them (after column changes).")
+def dbt_command(command: str, select: str | None, full_refresh: bool) -> None:
+    """Build the dbt gold marts on the engine (dbt-spark); `docs` generates dbt/target/index.html."""
+    from gglake.dbt_runner import run_dbt
+
+    args = [*(["--select", select] if select else []), *(["--full-refresh"] if full_refresh else [])]
+    result = run_dbt("docs generate" if command == "docs" else command, Settings.from_env(), args)
+    out.print(result.summary())
+
+
 @main.command()
 @click.argument("query")
 @click.option("--limit", default=50, show_default=True, help="Rows to show.")
@@ -340,6 +357,14 @@ def sql(query: str, limit: int) -> None:
         result = spark.sql(query).limit(limit).toPandas()
     out.print(result.to_string(index=False))
 
+
+def _register_plugins() -> None:
+    from quality.cli import quality  # the gate runner's command lives with the gates
+
+    main.add_command(quality)
+
+
+_register_plugins()
 
 if __name__ == "__main__":
     main()

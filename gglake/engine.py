@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from collections.abc import Iterator
@@ -48,6 +49,9 @@ def spark_session(settings: Settings | None = None) -> Iterator[SparkSession]:  
         yield spark
     finally:
         spark.stop()  # stop the client first: stopping Sail under a live session can hang
+        # pyspark 4.0.1: a stopped session's client, collected in the middle of a later session's
+        # query, fails that query ("cannot schedule new futures after shutdown"): collect it now.
+        gc.collect()
         if server is not None:
             server.stop()
 
