@@ -308,11 +308,16 @@ def _validate_table(gx_ctx, spark, settings: Settings, suite: TableSuite, run_da
         vd = gx_ctx.validation_definitions.add(
             gx.ValidationDefinition(name=f"{suite.table}.{scope}", data=batch_definition, suite=gx_suite)
         )
-        run = vd.run(
-            batch_parameters={"dataframe": df},
-            result_format={"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE},
-            run_id=run_name,
+        # One GX checkpoint per table and scope: each validates its own engine dataframe.
+        checkpoint = gx_ctx.checkpoints.add(
+            gx.Checkpoint(
+                name=f"{suite.layer}:{suite.table}.{scope}",
+                validation_definitions=[vd],
+                result_format={"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE},
+            )
         )
+        outcome = checkpoint.run(batch_parameters={"dataframe": df}, run_id=run_name)
+        (run,) = outcome.run_results.values()
         checks = {c.name: c for c, _ in items}
         view = None
         for er in run.results:
