@@ -480,8 +480,14 @@ GOLD_RISK: tuple[Table, ...] = (
 # dbt owns the gold marts' schemas and docs (dbt/models/marts/_marts.yml); they are listed here so
 # every session registers them and `gglake tables` shows them.
 DBT_PROJECT = Path(__file__).resolve().parent.parent / "dbt"
+PUBLIC_MARTS = frozenset({"dim_districts", "districts", "dim_companies", "kpi_industry_quarterly", "mart_policy_popularity"})
 GOLD_MARTS: tuple[Table, ...] = tuple(
-    Table(f"gold.{path.stem}", (), "pseudonymised", f"dbt {kind}: see dbt/{path.relative_to(DBT_PROJECT)}")
+    Table(
+        f"gold.{path.stem}",
+        (),
+        "public" if path.stem in PUBLIC_MARTS else "pseudonymised",
+        f"dbt {kind}: see dbt/{path.relative_to(DBT_PROJECT)}",
+    )
     for kind, folder in (("mart", "models/marts"), ("seed", "seeds"))
     for path in sorted((DBT_PROJECT / folder).glob("*.sql" if kind == "mart" else "*.csv"))
 )
