@@ -12,6 +12,7 @@ DAYS ?= 60
 START ?= 2026-09-01
 SEED ?= 42
 END := $(shell $(PYTHON) -c "import datetime as d; print(d.date.fromisoformat('$(START)') + d.timedelta(days=$(DAYS) - 1))")
+SCORE_FROM := $(shell $(PYTHON) -c "import datetime as d; print(d.date.fromisoformat('$(END)') - d.timedelta(days=6))")
 
 .PHONY: install run test bench lint clean
 
@@ -30,7 +31,7 @@ run: install
 	$(BIN)/gglake features --start $(START) --end $(END)
 	$(BIN)/gglake quality --layer features --date $(END)
 	$(BIN)/gglake train --if-missing
-	$(BIN)/gglake score --date $(END)
+	$(BIN)/gglake score --date $(SCORE_FROM) --end $(END)
 	$(BIN)/gglake dbt build
 	$(BIN)/gglake quality --layer gold --date $(END)
 	$(BIN)/gglake tables

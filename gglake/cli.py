@@ -8,6 +8,7 @@ import sys
 import time
 from collections import Counter
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import click
@@ -322,15 +323,24 @@ def model_card(as_json: bool) -> None:
 
 @main.command()
 @click.option("--date", "score_date", required=True, type=click.DateTime(["%Y-%m-%d"]), help="Day to score (KST).")
-def score(score_date) -> None:
-    """Score every resident for a day into gold.risk_scores; 주의 and above into gold.risk_alerts."""
+@click.option("--end", "end_date", type=click.DateTime(["%Y-%m-%d"]), help="Score every day from --date to this one.")
+def score(score_date, end_date) -> None:
+    """Score every resident for a day (or a range) into gold.risk_scores; 주의 and above into gold.risk_alerts."""
     from models.scoring import score as run
 
-    r = run(Settings.from_env(), score_date.date())
-    grades = ", ".join(f"{grade} {n:,}" for grade, n in r["grades"].items())
-    steps = ", ".join(f"{step} {n:,}" for step, n in r["next_steps"].items()) or "none"
-    out.print(f"scored {r['rows']:,} residents for {r['score_date']} with model {r['model_version']}: {grades}")
-    out.print(f"{r['alerts']:,} alerts in gold.risk_alerts; next steps: {steps}")
+    settings = Settings.from_env()
+    day, last = score_date.date(), (end_date or score_date).date()
+    if last < day:
+        raise click.BadParameter(f"--end {last} is before --date {day}")
+    while day <= last:
+        r = run(settings, day)
+        grades = ", ".join(f"{grade} {n:,}" for grade, n in r["grades"].items())
+        steps = ", ".join(f"{step} {n:,}" for step, n in r["next_steps"].items()) or "none"
+        out.print(
+            f"{r['score_date']}: {r['rows']:,} residents scored with model {r['model_version']}: {grades}; "
+            f"{r['alerts']:,} alerts (next steps: {steps})"
+        )
+        day += timedelta(days=1)
 
 
 @main.command("dbt")

@@ -221,3 +221,19 @@ def test_expected_failures(trained, tmp_path):
     settings, _, _ = trained
     with pytest.raises(ValueError, match="no features for 2027-01-01: run `gglake features` first"):
         score(settings, date(2027, 1, 1))
+
+
+def test_cli_scores_a_date_range_and_prints_the_card(trained, streak_day, monkeypatch):
+    from click.testing import CliRunner
+
+    from gglake.cli import main
+
+    settings = trained[0]
+    monkeypatch.setenv("GGLAKE_HOME", settings.home)
+    first = streak_day - timedelta(days=1)
+    result = CliRunner().invoke(main, ["score", "--date", first.isoformat(), "--end", streak_day.isoformat()])
+    assert result.exit_code == 0, result.output
+    dates = {r["score_date"] for r in _table(settings, "gold.risk_scores")}
+    assert {first, streak_day} <= dates
+    card = CliRunner().invoke(main, ["model-card", "--json"])
+    assert card.exit_code == 0 and '"pr_auc"' in card.output
