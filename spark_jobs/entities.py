@@ -52,6 +52,10 @@ class Entity:
     kind: Kind = "upsert"
     strict_fields: bool = True  # unknown fields are quarantined (schema drift may carry PII)
     resident_field: str | None = "resident_id"  # joined to the registry for resident_key
+    # True when a key's partition value can never change between deliveries (a reading's time is
+    # part of the event), so key lookups may prune to the batch's partitions. A call can be
+    # rescheduled: its re-delivery must find the old row wherever it is.
+    immutable_partition: bool = False
 
     def staged_sql(self, bronze_filter: str) -> str:
         schema = ", ".join(f"`{f}` string" for f in self.fields)
@@ -211,6 +215,7 @@ def sensor_readings(settings: Settings) -> Entity:
             ),
         ),
         keys=("event_id",),
+        immutable_partition=True,
     )
 
 

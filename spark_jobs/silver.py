@@ -117,7 +117,7 @@ class Refiner:
             self._quarantine(stage_name, quarantine)
         valid = f"(select * from {stage_name} where _reject is null)"
         if entity.kind == "upsert":
-            self._upsert(valid, silver, entity.keys, counts)
+            self._upsert(valid, silver, entity.keys, counts, prune_partitions=entity.immutable_partition)
         elif entity.kind == "scd2":
             self._scd2(valid, silver, entity.keys, counts)
         else:
@@ -136,7 +136,7 @@ class Refiner:
             """
         )
 
-    def _upsert(self, valid: str, silver: Table, keys: tuple[str, ...], counts: Counts) -> None:
+    def _upsert(self, valid: str, silver: Table, keys: tuple[str, ...], counts: Counts, *, prune_partitions: bool) -> None:
         """Latest delivery per key wins, then new keys are appended and known keys merged.
 
         Only keys that repeat within the batch go through the window sort: a hash aggregate
@@ -150,7 +150,7 @@ class Refiner:
         def match(left: str, right: str) -> str:
             return " and ".join(f"{left}.{k} = {right}.{k}" for k in keys)
 
-        prune = self._partition_filter(silver, valid)
+        prune = self._partition_filter(silver, valid) if prune_partitions else ""
         winners = f"""
             with incoming as (select {cols}, _file_time from {valid}),
             repeated as (select {key_list} from incoming group by {key_list} having count(*) > 1),

@@ -222,3 +222,30 @@ def test_ingest_time_is_recorded(ingested):
     manifest = read_rows(settings, "audit.ingest_manifest")
     assert all(r["_batch_id"] == summary.batch_id for r in manifest)
     assert all(abs(r["recorded_at"] - datetime.now(UTC)) < timedelta(hours=1) for r in manifest)
+
+
+def test_a_rescheduled_call_redelivered_later_moves_instead_of_duplicating(tmp_path, landing):
+    own_landing = tmp_path / "landing"
+    shutil.copytree(landing, own_landing)
+    settings = make_settings(tmp_path / "lakehouse")
+    ingest(settings, str(own_landing))
+    original = next(r for r in read_rows(settings, "silver.care_calls") if r["vendor"] == "hyodol")
+    source = own_landing / original["_source_file"]
+    header, *rows = source.read_text(encoding="utf-8").splitlines()
+    row = next(r for r in rows if r.startswith(original["call_id"] + ","))
+    fields = next(csv.reader([row]))
+    columns = header.split(",")
+    moved = (original["scheduled_at"].astimezone(KST) + timedelta(days=2)).strftime("%Y-%m-%d %H:%M:%S")
+    fields[columns.index("scheduled_at")] = moved
+    later = own_landing / "calls" / f"date={moved[:10]}" / "hyodol-correction.csv"
+    later.parent.mkdir(parents=True, exist_ok=True)
+    with later.open("w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerow(fields)
+    before = count(settings, "silver.care_calls")
+    run = {r.bronze_table: r for r in ingest(settings, str(own_landing)).runs}["bronze.care_calls"]
+    assert run.counts.updated == 1 and run.counts.inserted == 0 and run.balanced
+    assert count(settings, "silver.care_calls") == before
+    (updated,) = [r for r in read_rows(settings, "silver.care_calls") if r["call_id"] == original["call_id"]]
+    assert updated["call_date"].isoformat() == moved[:10]
