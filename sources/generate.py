@@ -58,6 +58,12 @@ def generate(
         stats[source]["files"] += files
         stats[source]["rows"] += rows
 
+    def record(source: str, day_number: int, defects: list[Defect], files: int, rows: int, planted: list[Defect]) -> None:
+        """One feed's day: count its files and rows, keep its planted defects, report progress."""
+        tally(source, files, rows)
+        defects.extend(planted)
+        report(source, day_number, days)
+
     world = World(seed, residents, start)
     for n, day in enumerate((start + timedelta(days=i) for i in range(days)), 1):
         stamp = f"date={day.isoformat()}"
@@ -65,27 +71,15 @@ def generate(
             clear_dir(out / partition / stamp)
         defects: list[Defect] = []
         today = world.day(day)
-        if registry.snapshot_due(today.registry, day, start, out):
-            rows, planted = registry.write_snapshot(out, day, world.cohort, today.registry, seed, defect_rate)
-            tally("registry", 1, rows)
-            defects += planted
-        report("registry", n, days)
-        files, rows, planted = sensors.write_day(out, today, world.cohort, seed, defect_rate)
-        tally("sensors", files, rows)
-        defects += planted
-        report("sensors", n, days)
-        files, rows, planted = calls.write_day(out, world, day, defect_rate)
-        tally("calls", files, rows)
-        defects += planted
-        report("calls", n, days)
+
+        due = registry.snapshot_due(today.registry, day, start, out)
+        rows, planted = registry.write_snapshot(out, day, world.cohort, today.registry, seed, defect_rate) if due else (0, [])
+        record("registry", n, defects, int(due), rows, planted)
+        record("sensors", n, defects, *sensors.write_day(out, today, world.cohort, seed, defect_rate))
+        record("calls", n, defects, *calls.write_day(out, world, day, defect_rate))
         files, rows, planted, truth = visits.write_day(out, world, day, defect_rate)
-        tally("visits", files, rows)
-        defects += planted
-        report("visits", n, days)
-        files, rows, planted = policies.write_day(out, seed, day, defect_rate)
-        tally("policies", files, rows)
-        defects += planted
-        report("policies", n, days)
+        record("visits", n, defects, files, rows, planted)
+        record("policies", n, defects, *policies.write_day(out, seed, day, defect_rate))
         write_log(out / GENERATOR_DIR / "defects" / f"{stamp}.jsonl", [d.to_json() for d in defects])
         write_log(out / GENERATOR_DIR / "truth" / f"{stamp}.jsonl", truth)
 
