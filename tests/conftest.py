@@ -6,6 +6,7 @@ import json
 from datetime import date
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from gglake import delta
@@ -31,6 +32,12 @@ def count(settings: Settings, name: str) -> int:
 
 def read_rows(settings: Settings, name: str, columns: list[str] | None = None) -> list[dict]:
     return delta.read(settings, table(name), columns=columns).to_pylist()
+
+
+def write_rows(settings: Settings, name: str, rows: list[dict]) -> None:
+    """Append hand-written rows to a catalog table; columns a row leaves out are null."""
+    t = table(name)
+    delta.append(settings, t, pa.table({c: [r.get(c) for r in rows] for c in t.column_names}, schema=t.arrow_schema()))
 
 
 def defect_log(landing: Path) -> list[dict]:

@@ -11,9 +11,8 @@ import sys
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-import pyarrow as pa
 import pytest
-from conftest import make_settings
+from conftest import make_settings, write_rows
 
 from gglake import delta
 from gglake.catalog import GOLD_MARTS, Table, table
@@ -34,13 +33,8 @@ MARTS = [
 ]
 
 
-def _write(settings, name: str, rows: list[dict]) -> None:
-    t = table(name)
-    delta.append(settings, t, pa.table({c: [r.get(c) for r in rows] for c in t.column_names}, schema=t.arrow_schema()))
-
-
 def _mart(settings, name: str) -> list[dict]:
-    dt = delta.open_table(settings, Table(f"gold.{name}", (), "public", ""))
+    dt = delta.open_table(settings, table(f"gold.{name}"))
     assert dt is not None, f"gold.{name} was not materialised"
     return dt.to_pyarrow_table().to_pylist()
 
@@ -84,8 +78,8 @@ def _risk_rows(settings) -> None:
                         "model_version": "t",
                     }
                 )
-    _write(settings, "gold.risk_scores", scores)
-    _write(settings, "gold.risk_alerts", alerts)
+    write_rows(settings, "gold.risk_scores", scores)
+    write_rows(settings, "gold.risk_alerts", alerts)
 
 
 def test_generated_sources_and_seed_are_up_to_date():
@@ -169,7 +163,7 @@ def hand_checked(tmp_path_factory):
         "valid_from": date(2026, 8, 1),
         "is_current": True,
     }
-    _write(
+    write_rows(
         settings,
         "silver.residents",
         [
@@ -214,7 +208,7 @@ def hand_checked(tmp_path_factory):
         ("c4", B, "2026-09-27", False),
         ("c5", D, "2026-09-03", False),
     ]
-    _write(
+    write_rows(
         settings,
         "silver.care_calls",
         [
@@ -232,7 +226,7 @@ def hand_checked(tmp_path_factory):
             for cid, key, day, answered in calls
         ],
     )
-    _write(
+    write_rows(
         settings,
         "silver.visit_outcomes",
         [
@@ -248,7 +242,7 @@ def hand_checked(tmp_path_factory):
         ],
     )
     alerts = [(A, "2026-09-05", "경계"), (B, "2026-09-20", "주의"), (D, "2026-09-03", "주의")]
-    _write(
+    write_rows(
         settings,
         "gold.risk_scores",
         [
@@ -265,7 +259,7 @@ def hand_checked(tmp_path_factory):
             for key, day, grade in alerts
         ],
     )
-    _write(
+    write_rows(
         settings,
         "gold.risk_alerts",
         [
@@ -325,7 +319,7 @@ def test_planted_duplicate_key_fails_the_build(hand_checked, tmp_path):
     shutil.copytree(hand_checked.home, home)
     settings = make_settings(home)
     duplicate = delta.read(settings, table("silver.care_calls")).to_pylist()[:1]
-    _write(settings, "silver.care_calls", duplicate)
+    write_rows(settings, "silver.care_calls", duplicate)
     with pytest.raises(DbtBuildError) as failure:
         run_dbt("build", settings)
     assert any("unique" in name and "care_calls_call_id" in name for name in failure.value.failed), failure.value.failed

@@ -6,9 +6,8 @@ import math
 from datetime import date, datetime, timedelta, timezone
 
 import polars as pl
-import pyarrow as pa
 import pytest
-from conftest import DAYS, START, make_settings
+from conftest import DAYS, START, make_settings, write_rows
 
 from gglake import delta
 from gglake.catalog import table
@@ -18,12 +17,6 @@ KST = timezone(timedelta(hours=9))
 A, B, C = "a" * 32, "b" * 32, "c" * 32
 FIRST = date(2026, 10, 1)
 LAST = date(2026, 10, 10)
-
-
-def _write(settings, name: str, rows: list[dict]) -> None:
-    t = table(name)
-    columns = {c: [r.get(c) for r in rows] for c in t.column_names}
-    delta.append(settings, t, pa.table(columns, schema=t.arrow_schema()))
 
 
 def _reading(key: str, day: date, hour: int, metric: str, value: float, diastolic: float | None = None, n: int = 0):
@@ -59,14 +52,14 @@ def hand_checked(tmp_path_factory):
         _reading(A, LAST, 19, "blood_pressure", 120, 80),
         _reading(A, LAST, 10, "spo2", 91),
     ]
-    _write(settings, "silver.sensor_readings", readings)
+    write_rows(settings, "silver.sensor_readings", readings)
     calls = [
         ("2026-10-07", True),
         ("2026-10-08", False),
         ("2026-10-09", False),
         ("2026-10-10", False),
     ]
-    _write(
+    write_rows(
         settings,
         "silver.care_calls",
         [
@@ -85,7 +78,7 @@ def hand_checked(tmp_path_factory):
     )
     withdrawn_on = date(2026, 10, 5)
     person = {"birth_year": 1945, "district": "수원시", "living_alone": True, "enrolled_on": FIRST, "valid_from": FIRST}
-    _write(
+    write_rows(
         settings,
         "silver.residents",
         [

@@ -122,7 +122,8 @@ def run_pandas(landing: Path, home: str, out: Path) -> Result:
         "missing_key": text["event_id"].isna(),
         "missing_field": text["resident_id"].isna() | text["metric"].isna() | text["value"].isna() | text["measured_at"].isna(),
         "unknown_resident": resident_key.isna(),
-        "bad_type": (text["value"].notna() & value.isna()) | (text["diastolic"].notna() & diastolic.isna())
+        "bad_type": (text["value"].notna() & value.isna())
+        | (text["diastolic"].notna() & diastolic.isna())
         | (text["measured_at"].notna() & measured.isna()),
         "invalid_code": ~text["metric"].isin(list(SENSOR_METRICS)).fillna(False)
         | ~text["device_type"].isin(DEVICE_TYPES).fillna(False),

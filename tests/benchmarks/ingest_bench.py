@@ -211,10 +211,17 @@ def report(lakes: list[LakeRun], results: dict[str, list[Result]], skipped: dict
     for column in ("engine", "scope", "seconds", "rows", "rows/s", "ratio", "CPU s"):
         table.add_column(column, justify="left" if column in ("engine", "scope") else "right")
     first = lakes[0]
-    add("lakehouse (Sail + delta-rs)", "all tables, bronze + silver", [x.seconds for x in lakes], first.rows_landed, False,
-        [x.cpu_seconds for x in lakes])
-    add("lakehouse (Sail + delta-rs)", "sensors: land (all) + refine", [x.sensor_seconds for x in lakes],
-        first.sensor_rows_landed)
+    add(
+        "lakehouse (Sail + delta-rs)",
+        "all tables, bronze + silver",
+        [x.seconds for x in lakes],
+        first.rows_landed,
+        False,
+        [x.cpu_seconds for x in lakes],
+    )
+    add(
+        "lakehouse (Sail + delta-rs)", "sensors: land (all) + refine", [x.sensor_seconds for x in lakes], first.sensor_rows_landed
+    )
     add("lakehouse 2nd ingest", f"no-op ({first.noop_new_files} new files)", [x.noop_seconds for x in lakes], None, False)
     for engine, runs in results.items():
         cpu = [r.extra["cpu_seconds"] for r in runs]
