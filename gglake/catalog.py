@@ -367,6 +367,32 @@ AUDIT: tuple[Table, ...] = (
         "One row per expectation evaluated by a quality gate: severity, success, observed value, failing samples.",
         keys=("run_id", "table_name", "check_name"),
     ),
+    Table(
+        "audit.leases",
+        (
+            ("resource", "string"),  # what the holder may write, e.g. feed:sensors, gold:risk
+            ("run_id", "string"),
+            ("holder", "string"),  # host:pid of the holding process
+            ("command", "string"),
+            ("acquired_at", "timestamp"),
+            ("expires_at", "timestamp"),  # renewed by the holder's heartbeat; a killed run's lease lapses here
+        ),
+        "public",
+        "Who holds which write lease: runs that write the same tables are serialised through this table.",
+        keys=("resource",),
+    ),
+    Table(
+        "audit.pseudonym_keys",
+        (
+            ("fingerprint", "string"),  # HMAC of a fixed label under the key: identifies the key, reveals nothing
+            ("env", "string"),
+            ("first_used_at", "timestamp"),
+            ("retired_at", "timestamp"),  # set by a re-keying; null for the key in use
+        ),
+        "public",
+        "Fingerprint of the pseudonym key the lakehouse's resident keys were made with (never the key itself).",
+        keys=("fingerprint",),
+    ),
 )
 
 

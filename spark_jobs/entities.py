@@ -24,6 +24,7 @@ from typing import Literal
 from gglake import domain
 from gglake.districts import DISTRICT_NAMES_KO
 from gglake.settings import Settings
+from spark_jobs.landing import PATH_DATE, PATH_QUARTER
 
 Kind = Literal["upsert", "scd2", "registry"]
 
@@ -131,6 +132,16 @@ select
     case when _reject is not null then {detail} end as _detail
 from checked
 """
+
+
+# The KST date the landing path states (a quarter's first day for quarterly files), parsed from the path
+# itself: `to_date(_file_time)` gives the UTC date of KST midnight (a day early) on engines that read a
+# timestamp column in its stored UTC zone rather than the session's (Sail does).
+PATH_LOCAL_DATE = (
+    f"coalesce(try_cast(nullif(regexp_extract(_source_file, '{PATH_DATE}', 1), '') as date), "
+    f"make_date(try_cast(nullif(regexp_extract(_source_file, '{PATH_QUARTER}', 1), '') as int), "
+    f"3 * try_cast(nullif(regexp_extract(_source_file, '{PATH_QUARTER}', 2), '') as int) - 2, 1))"
+)
 
 
 def _text(field: str, alias: str | None = None) -> str:
@@ -333,7 +344,7 @@ def registry(settings: Settings) -> Entity:
             "coalesce(nullif(trim(j.programmes), ''), '') as programmes",
             "try_cast(nullif(trim(j.enrolled_on), '') as date) as enrolled_on",
             _text("status"),
-            "to_date(_file_time) as snapshot_date",
+            f"{PATH_LOCAL_DATE} as snapshot_date",
         ),
         checks=(
             _bad_type(("birth_date", "birth_date"), ("enrolled_on", "enrolled_on"), *((b, b) for b in booleans)),
@@ -394,7 +405,7 @@ def welfare_national(settings: Settings) -> Entity:
             # yyyyMMdd; Sail has no try_to_date, so reshape to ISO and try_cast
             "try_cast(regexp_replace(trim(j.svcfrstRegTs), '^([0-9]{4})([0-9]{2})([0-9]{2})$', '$1-$2-$3') as date)"
             " as registered_on",
-            "to_date(_file_time) as snapshot_date",
+            f"{PATH_LOCAL_DATE} as snapshot_date",
         ),
         checks=(_bad_type(("svcfrstRegTs", "registered_on")),),
         keys=("service_key",),
@@ -439,7 +450,7 @@ def welfare_provincial(settings: Settings) -> Entity:
             "'경기도' as province",
             _text("SIGUN_NM", "district"),
             "try_cast(nullif(trim(j.REGIST_DE), '') as date) as registered_on",
-            "to_date(_file_time) as snapshot_date",
+            f"{PATH_LOCAL_DATE} as snapshot_date",
         ),
         checks=(
             _bad_type(("REGIST_DE", "registered_on")),
@@ -511,7 +522,7 @@ def companies(settings: Settings) -> Entity:
             _text("startup_support"),
             _text("status"),
             "coalesce(nullif(trim(j.snapshot_quarter), ''), '') as snapshot_quarter",
-            "to_date(_file_time) as snapshot_date",
+            f"{PATH_LOCAL_DATE} as snapshot_date",
         ),
         checks=(
             _bad_type(

@@ -175,7 +175,11 @@ def _calls_reader(data: bytes, path: str) -> Records:
 
 CALL_VENDOR_ENCODINGS = {"dasom": "cp949"}
 
-_PATH_TIME = re.compile(r"date=(\d{4}-\d{2}-\d{2})(?:/hour=(\d{2}))?|quarter=(\d{4})Q([1-4])")
+# The delivery date or quarter a landing path states, e.g. `date=2026-10-01/hour=07` or `quarter=2026Q3`.
+# Written with [0-9] so the same patterns work as Python and as engine (Java/Rust) regular expressions.
+PATH_DATE = "date=([0-9]{4}-[0-9]{2}-[0-9]{2})"
+PATH_QUARTER = "quarter=([0-9]{4})Q([1-4])"
+_PATH_TIME = re.compile(f"{PATH_DATE}(?:/hour=([0-9]{{2}}))?|{PATH_QUARTER}")
 
 
 def file_time(path: str) -> datetime | None:

@@ -132,6 +132,16 @@ def test_calls_mart_reconciles_with_silver(built):
     assert sum(r["calls_answered"] for r in daily) == sum(1 for c in calls if c["answered"])
 
 
+def test_marts_carry_the_snapshot_dates_the_landing_paths_state(built):
+    settings = built[0]
+    quarter_starts = {r["valid_from"] for r in delta.read(settings, table("silver.companies")).to_pylist()}
+    assert all(d.day == 1 and d.month in (1, 4, 7, 10) for d in quarter_starts), quarter_starts
+    assert {r["valid_from"] for r in _mart(settings, "dim_companies")} == quarter_starts
+    assert {r["snapshot_date"] for r in _mart(settings, "kpi_industry_quarterly")} <= quarter_starts
+    registry_days = {r["valid_from"] for r in _mart(settings, "dim_residents")}
+    assert registry_days == {date(2026, 11, 1)}  # the fixture's one registry snapshot, date=2026-11-01
+
+
 def test_docs_generate(built):
     result = run_dbt("docs generate", built[0])
     assert result.success

@@ -249,3 +249,24 @@ def test_a_rescheduled_call_redelivered_later_moves_instead_of_duplicating(tmp_p
     assert count(settings, "silver.care_calls") == before
     (updated,) = [r for r in read_rows(settings, "silver.care_calls") if r["call_id"] == original["call_id"]]
     assert updated["call_date"].isoformat() == moved[:10]
+
+
+def _path_dates(landing: Path, feed_glob: str) -> set:
+    return {datetime.strptime(p.name.removeprefix("date="), "%Y-%m-%d").date() for p in landing.glob(feed_glob)}
+
+
+def test_snapshot_dates_are_the_dates_the_landing_paths_state(ingested, landing):
+    """A KST date in a path (date=2026-11-01, quarter=2026Q3) must not come out as the UTC day before."""
+    settings, _ = ingested
+    registry_days = _path_dates(landing, "registry/date=*")
+    assert {r["valid_from"] for r in read_rows(settings, "silver.residents")} <= registry_days
+    assert {r["snapshot_date"] for r in read_rows(settings, "restricted.resident_registry")} == {max(registry_days)}
+    welfare_days = _path_dates(landing, "policies/national/date=*") | _path_dates(landing, "policies/provincial/date=*")
+    assert {r["snapshot_date"] for r in read_rows(settings, "silver.welfare_services")} == welfare_days
+    quarter_starts = set()
+    for p in landing.glob("industry/quarter=*"):
+        year, quarter = p.name.removeprefix("quarter=").split("Q")
+        quarter_starts.add(datetime(int(year), 3 * int(quarter) - 2, 1).date())
+    companies = read_rows(settings, "silver.companies")
+    assert {r["valid_from"] for r in companies} == quarter_starts
+    assert {r["valid_to"] for r in companies if r["valid_to"]} <= quarter_starts
