@@ -25,6 +25,10 @@ class Settings:
     late_window_days: int = 14
     future_tolerance_hours: int = 24
     storage_options: dict[str, str] = field(default_factory=dict)
+    # Input limits: a landing file or line past these is refused or quarantined, never loaded whole.
+    max_file_bytes: int = 512 * 1024**2  # a landing file as delivered (compressed)
+    max_decompressed_bytes: int = 2 * 1024**3  # what one gzip file may expand to (decompression bombs)
+    max_line_bytes: int = 1024**2  # one record; longer lines are quarantined as oversized_line
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -38,6 +42,9 @@ class Settings:
             late_window_days=int(os.environ.get("GGLAKE_LATE_WINDOW_DAYS", "14")),
             future_tolerance_hours=int(os.environ.get("GGLAKE_FUTURE_TOLERANCE_HOURS", "24")),
             storage_options=_object_store_options(),
+            max_file_bytes=int(os.environ.get("GGLAKE_MAX_FILE_BYTES", Settings.max_file_bytes)),
+            max_decompressed_bytes=int(os.environ.get("GGLAKE_MAX_DECOMPRESSED_BYTES", Settings.max_decompressed_bytes)),
+            max_line_bytes=int(os.environ.get("GGLAKE_MAX_LINE_BYTES", Settings.max_line_bytes)),
         )
 
     @property

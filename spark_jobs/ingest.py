@@ -85,7 +85,7 @@ def ingest(settings: Settings, landing: str, progress: Callable[[str, int, int],
             for done, (batch_id, entity) in enumerate(plan, start=1):
                 files = pending[batch_id][entity.bronze]
                 ingest_date = files[0]["recorded_at"].date().isoformat()
-                refiner = Refiner(spark, settings, batch_id, ingest_date)
+                refiner = Refiner(spark, settings, batch_id, ingest_date, summary.batch_id)
                 loaded = [f for f in files if f["status"] == "loaded"]
                 with timed(f"refine {entity.bronze} ({batch_id})"):
                     counts = refiner.refine(entity) if any(f["rows"] for f in loaded) else Counts()
@@ -105,7 +105,7 @@ def ingest(settings: Settings, landing: str, progress: Callable[[str, int, int],
                 if progress:
                     progress("refine", done, len(plan))
             for batch_id in pending:
-                Refiner(spark, settings, batch_id, "").cleanup()
+                Refiner(spark, settings, batch_id, "", summary.batch_id).cleanup()
     summary.seconds = (datetime.now(UTC) - started).total_seconds()
     return summary
 

@@ -71,12 +71,13 @@ def timed(step: str):
 class Refiner:
     """Runs entities for one batch; owns the batch's staging area."""
 
-    def __init__(self, spark, settings: Settings, batch_id: str, ingest_date: str):
+    def __init__(self, spark, settings: Settings, batch_id: str, ingest_date: str, run_id: str):
         self.spark = spark
         self.settings = settings
         self.batch_id = batch_id
         self.ingest_date = ingest_date
-        self.staging_root = settings.path("_staging", batch_id)
+        # Per run: two runs refining different tables of one old batch must not delete each other's files.
+        self.staging_root = settings.path("_staging", run_id, batch_id)
 
     # -- staging -----------------------------------------------------------------------------
 
