@@ -2,7 +2,9 @@
 
 Who is called and who answers comes from `World.attempts`; this module writes what the call
 platform logs: times, outcome, a Korean transcript assembled from templates that darken with
-the resident's hidden state, a sentiment score, spotted keywords and the escalation step.
+the resident's hidden state, a sentiment score, spotted keywords and the escalation step. Some
+transcripts also carry PII or PII look-alikes (see `sources/pii.py`), logged in
+`_generator/pii/calls/`.
 """
 
 from datetime import date, timedelta
@@ -10,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sources import pii
 from sources.defects import Defect, Insert, how_many, splice
 from sources.files import csv_line, join_lines, write_bytes
 from sources.seeding import rng_for
@@ -76,8 +79,8 @@ def _pick(rng: np.random.Generator, options: tuple[Segment, ...]) -> Segment:
     return options[rng.integers(len(options))]
 
 
-def _conversation(rng: np.random.Generator, mood: float, distress: float, low: float) -> tuple[str, float, list[str], str]:
-    """Transcript, sentiment, keywords and escalation for one answered call.
+def _conversation(rng: np.random.Generator, mood: float, distress: float, low: float) -> tuple[list[str], float, list[str], str]:
+    """Transcript sentences, sentiment, keywords and escalation for one answered call.
 
     `distress` (pain, falls) and `low` (mood, loneliness) are the resident's hidden signal
     strengths at the time of the call, 0..1.
@@ -87,7 +90,7 @@ def _conversation(rng: np.random.Generator, mood: float, distress: float, low: f
     segments.append(_pick(rng, SOCIAL_BAD if rng.random() < 0.1 + 0.7 * low else SOCIAL_OK))
     if rng.random() < 0.7 * distress**2:
         segments.append(_pick(rng, EMERGENCY))
-    text = " ".join([GREETINGS[rng.integers(len(GREETINGS))], *(s[0] for s in segments), CLOSINGS[rng.integers(len(CLOSINGS))]])
+    parts = [GREETINGS[rng.integers(len(GREETINGS))], *(s[0] for s in segments), CLOSINGS[rng.integers(len(CLOSINGS))]]
     keywords = list(dict.fromkeys(s[2] for s in segments if s[2]))
     tone = float(np.mean([s[1] for s in segments]))
     sentiment = float(np.clip(mood + 0.6 * tone - 0.5 * low + rng.normal(0, 0.1), -1, 1))
@@ -99,18 +102,19 @@ def _conversation(rng: np.random.Generator, mood: float, distress: float, low: f
         escalation = "public_official"
     else:
         escalation = "none"
-    return text, round(sentiment, 2), keywords, escalation
+    return parts, round(sentiment, 2), keywords, escalation
 
 
 def _clock(day: date, second: int) -> str:
     return f"{day.isoformat()} {second // 3600:02d}:{second // 60 % 60:02d}:{second % 60:02d}"
 
 
-def _rows(world: World, day: date) -> list[tuple[bool, list[str]]]:
-    """(is_dasom, row) for every call placed today, in scheduled order."""
+def _rows(world: World, day: date) -> list[tuple[bool, list[str], list[pii.Planted]]]:
+    """(is_dasom, row, planted PII in its transcript) for every call placed today, in scheduled order."""
     c, today = world.cohort, world.day(day)
     calls = world.attempts(day)
     rng = rng_for(world.seed, "call-content", day.toordinal())
+    pii_rng = rng_for(world.seed, "call-pii", day.toordinal())  # its own stream: the rest of a call is unchanged
     distress_all = today.risk.effect("distress_keywords")
     low_all = today.risk.effect("sentiment_down")
     rows = []
@@ -119,11 +123,14 @@ def _rows(world: World, day: date) -> list[tuple[bool, list[str]]]:
         second = int(calls.second[r])
         call_id = f"{prefix}-{day.strftime('%Y%m%d')}-{rng.integers(0, 2**32):08x}"
         row = [call_id, c.ids[r], vendor, _clock(day, second)]
+        planted: list[pii.Planted] = []
         if calls.answered[r]:
             hour = second // 3600
-            text, sentiment, keywords, escalation = _conversation(
+            parts, sentiment, keywords, escalation = _conversation(
                 rng, float(c.mood[r]), float(distress_all[r, hour]), float(low_all[r, hour])
             )
+            added = pii.extras(pii_rng, pii.person_of(world, day, r), "calls")
+            text, planted = pii.join(parts, added, at=len(parts) - 1)  # before the closing words
             started = second + int(rng.integers(5, 40))
             duration = 30 + 9 * len(text) // 10 + int(rng.integers(0, 90))
             ended = started + duration
@@ -134,23 +141,29 @@ def _rows(world: World, day: date) -> list[tuple[bool, list[str]]]:
         else:
             escalation = ("none", "monitoring_centre", "home_visit")[int(calls.attempt[r]) - 1]
             row += ["", "", UNANSWERED[int(calls.missed_as[r])], "0", "", "", "", escalation]
-        rows.append((bool(c.dasom[r]), row))
+        rows.append((bool(c.dasom[r]), row, planted))
     return rows
 
 
 def write_day(out: Path, world: World, day: date, rate: float) -> tuple[int, int, list[Defect]]:
-    """Write `calls/date=D/<vendor>.csv` for both vendors; returns (files, data rows, defects)."""
+    """Write `calls/date=D/<vendor>.csv` for both vendors, and the day's planted-PII log;
+    returns (files, data rows, defects)."""
     rows = _rows(world, day)
     rng = rng_for(world.seed, "call-defects", day.toordinal())
     phones = world.day(day).registry.phone
     files = data_rows = 0
     defects: list[Defect] = []
+    pii_log: list[str] = []
     for dasom, (vendor, encoding, prefix) in enumerate(VENDORS):
         rel = f"calls/date={day.isoformat()}/{vendor}.csv"
-        mine = [row for is_dasom, row in rows if is_dasom == bool(dasom)]
+        mine = [row for is_dasom, row, _ in rows if is_dasom == bool(dasom)]
+        marks = [m for is_dasom, _, m in rows if is_dasom == bool(dasom)]
         drift = rng.random() < rate  # this export carries an unknown column
         inserts = [] if drift else _row_defects(rng, mine, rate, encoding, prefix, day)
         lines, planted = splice([csv_line(r) for r in mine], inserts, "calls", rel, 2)
+        at_line = pii.final_lines(len(mine), [i.at for i in inserts], 2)
+        for row, line, row_marks in zip(mine, at_line, marks, strict=True):
+            pii_log += [pii.record("calls", rel, line, row[0], "transcript", row[1], m) for m in row_marks]
         header = ",".join(COLUMNS)
         if drift:
             header += ",caller_phone"
@@ -164,6 +177,7 @@ def write_day(out: Path, world: World, day: date, rate: float) -> tuple[int, int
             write_bytes(out / empty, b"")
             files += 1
             defects.append(Defect("empty_file", "calls", empty, None, None))
+    pii.write(out, "calls", day.isoformat(), pii_log)
     return files, data_rows, defects
 
 

@@ -2,7 +2,8 @@
 
 A day's visits: the outcome visit of every episode that ends today; a check after three
 unanswered calls in a row; an alert visit after some harmless bad days; and routine weekday
-visits (about one per resident in 60 days). Only episode visits carry bad outcomes.
+visits (about one per resident in 60 days). Only episode visits carry bad outcomes. Some notes
+also carry PII or PII look-alikes (see `sources/pii.py`), logged in `_generator/pii/visits/`.
 """
 
 import json
@@ -12,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from gglake.districts import DISTRICTS
+from sources import pii
 from sources.defects import Defect, Insert, how_many, splice
 from sources.episodes import LONELY_DEATH, OUTCOMES, SIGNALS
 from sources.files import csv_line, join_lines, write_bytes
@@ -67,7 +69,8 @@ def _visit_row(rng: np.random.Generator, world: World, day: date, r: int, reason
 
 
 def write_day(out: Path, world: World, day: date, rate: float) -> tuple[int, int, list[Defect], list[str]]:
-    """Write `visits/date=D/visits.csv`; returns (files, data rows, defects, truth JSON lines)."""
+    """Write `visits/date=D/visits.csv` and the day's planted-PII log; returns (files, data rows,
+    defects, truth JSON lines)."""
     today = world.day(day)
     risk, present = today.risk, today.present
     yesterday = world.attempts(day - timedelta(days=1))
@@ -98,6 +101,7 @@ def write_day(out: Path, world: World, day: date, rate: float) -> tuple[int, int
     stamp = day.strftime("%Y%m%d")
     for seq, (_, row) in enumerate(visits, 1):
         row[0] = f"V{stamp}-{seq:04d}"
+    marks = _plant_pii(world, day, visits)
     ended = set(episodes.tolist())
     truth = [_truth(world, day, r, row) for r, row in visits if r in ended]
 
@@ -106,7 +110,25 @@ def write_day(out: Path, world: World, day: date, rate: float) -> tuple[int, int
     inserts = _defects(rng, world, day, rows, rate, start_seq=len(rows) + 1)
     lines, defects = splice([csv_line(r) for r in rows], inserts, "visits", rel, first_line=2)
     write_bytes(out / rel, join_lines([",".join(COLUMNS), *lines]))
+    at_line = pii.final_lines(len(rows), [i.at for i in inserts], 2)
+    pii.write(
+        out,
+        "visits",
+        day.isoformat(),
+        [pii.record("visits", rel, line, row[0], "notes", row[1], m) for row, line, ms in zip(rows, at_line, marks) for m in ms],
+    )
     return 1, len(lines), defects, truth
+
+
+def _plant_pii(world: World, day: date, visits: list[tuple[int, list[str]]]) -> list[list[pii.Planted]]:
+    """Add PII and look-alike phrases to some visits' notes (own stream: the rest is unchanged)."""
+    rng = rng_for(world.seed, "visit-pii", day.toordinal())
+    marks = []
+    for r, row in visits:
+        added = pii.extras(rng, pii.person_of(world, day, r), "visits")
+        row[6], planted = pii.join([row[6]], added, at=1, sep=", ")
+        marks.append(planted)
+    return marks
 
 
 def _truth(world: World, day: date, r: int, row: list[str]) -> str:

@@ -5,6 +5,7 @@ order; `staged_sql` turns that into one SQL query whose rows carry `_reject` (a 
 null for a good row) and `_detail` (what was wrong, for the quarantine). Reason codes:
 
   bad_encoding, malformed_row   the reader could not take the record apart (set in bronze)
+  oversized_line                the record is longer than GGLAKE_MAX_LINE_BYTES (bronze keeps a preview)
   malformed_json                the record is not a JSON object
   unknown_field                 fields outside the contract (schema drift; could carry PII)
   missing_key, missing_field    the natural key / a required field is empty
@@ -57,6 +58,9 @@ class Entity:
     # part of the event), so key lookups may prune to the batch's partitions. A call can be
     # rescheduled: its re-delivery must find the old row wherever it is.
     immutable_partition: bool = False
+    # Free-text columns of the typed projection that may carry PII (names, phones, addresses …): the
+    # ingest redacts them in the staged rows before anything reaches silver (gglake/redact.py).
+    free_text: tuple[str, ...] = ()
 
     def staged_sql(self, bronze_filter: str) -> str:
         schema = ", ".join(f"`{f}` string" for f in self.fields)
@@ -282,6 +286,7 @@ def care_calls(settings: Settings) -> Entity:
             Check("invalid_value", "ended_at < started_at", "'ended_at before started_at'"),
         ),
         keys=("call_id",),
+        free_text=("transcript",),
     )
 
 
@@ -308,6 +313,7 @@ def visit_outcomes(settings: Settings) -> Entity:
             Check("invalid_code", f"coalesce(reason, 'routine') not in {_in(domain.VISIT_REASONS)}", "'reason=' || reason"),
         ),
         keys=("visit_id",),
+        free_text=("notes",),
     )
 
 

@@ -90,11 +90,34 @@ class Refiner:
         staged.createOrReplaceTempView(name)
         return staged
 
+    def _staging_fs(self, location: str) -> tuple[pafs.FileSystem, str]:
+        return pafs.FileSystem.from_uri(location) if "://" in location else (pafs.LocalFileSystem(), location)
+
+    def _redact(self, stage_name: str, columns: tuple[str, ...]) -> None:
+        """Free text may carry PII: redact the staged rows in this process (it may read the restricted
+        registry's names), rewrite them, and point the stage's view at the redacted copy. The raw text
+        stays in bronze (and in quarantine's payload for rejected rows) only."""
+        import pyarrow.dataset as pads
+        import pyarrow.parquet as pq
+
+        from gglake.redact import Redactor, redact_table
+
+        with timed(f"redact {stage_name} ({', '.join(columns)})"):
+            raw_path = f"{self.staging_root}/{stage_name}"
+            fs, raw_root = self._staging_fs(raw_path)
+            staged = pads.dataset(raw_root, format="parquet", filesystem=fs).to_table()
+            people = delta.read(self.settings, table("restricted.resident_registry"), columns=["resident_key", "name"])
+            names = dict(zip(people.column("resident_key").to_pylist(), people.column("name").to_pylist(), strict=True))
+            redacted, found = redact_table(staged, columns, Redactor(names.values()), names)
+            clean_root = f"{raw_root}_redacted"
+            fs.create_dir(clean_root, recursive=True)
+            pq.write_table(redacted, f"{clean_root}/part-00000.parquet", filesystem=fs)
+            self.spark.read.parquet(f"{raw_path}_redacted").createOrReplaceTempView(stage_name)
+            fs.delete_dir(raw_root)
+            log.info("redacted in %s: %s", stage_name, dict(found) or "nothing")
+
     def cleanup(self) -> None:
-        if "://" in self.staging_root:
-            fs, root = pafs.FileSystem.from_uri(self.staging_root)
-        else:
-            fs, root = pafs.LocalFileSystem(), self.staging_root
+        fs, root = self._staging_fs(self.staging_root)
         if fs.get_file_info(root).type != pafs.FileType.NotFound:
             fs.delete_dir(root)
 
@@ -112,6 +135,8 @@ class Refiner:
         bronze_filter = f"_ingest_date = date'{self.ingest_date}' and _batch_id = '{self.batch_id}'"
         stage_name = f"staged_{silver.short_name}_{entity.bronze.split('.')[1]}"
         self._materialise(self.spark.sql(entity.staged_sql(bronze_filter)), stage_name)
+        if entity.free_text:
+            self._redact(stage_name, entity.free_text)
         row = _one(self.spark, f"select count(*) as n, count_if(_reject is not null) as q from {stage_name}")
         counts = Counts(bronze=row.n, quarantined=row.q)
         with timed(f"quarantine {quarantine.name}"):
