@@ -5,11 +5,11 @@ from __future__ import annotations
 import gc
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 from gglake import delta
-from gglake.catalog import TABLES
+from gglake.catalog import TABLES, Table
 from gglake.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -21,8 +21,8 @@ SESSION_TIME_ZONE = "Asia/Seoul"  # dates and hours in every table are Korean lo
 
 
 @contextmanager
-def spark_session(settings: Settings | None = None) -> Iterator[SparkSession]:  # noqa: F821
-    """Yield a Spark Connect session with every existing lakehouse table registered.
+def spark_session(settings: Settings | None = None, tables: Iterable[Table] | None = None) -> Iterator[SparkSession]:  # noqa: F821
+    """Yield a Spark Connect session with every existing lakehouse table registered (or only `tables`).
 
     SPARK_REMOTE=sc://host:port selects an external server (a Spark 4 cluster with delta-spark, or
     a Sail cluster); otherwise an embedded Sail server is started on 127.0.0.1 and stopped on exit.
@@ -45,7 +45,7 @@ def spark_session(settings: Settings | None = None) -> Iterator[SparkSession]:  
     spark = SparkSession.builder.remote(remote).getOrCreate()
     try:
         spark.conf.set("spark.sql.session.timeZone", SESSION_TIME_ZONE)
-        register_tables(spark, settings)
+        register_tables(spark, settings, TABLES if tables is None else tables)
         yield spark
     finally:
         spark.stop()  # stop the client first: stopping Sail under a live session can hang
@@ -56,12 +56,16 @@ def spark_session(settings: Settings | None = None) -> Iterator[SparkSession]:  
             server.stop()
 
 
-def register_tables(spark, settings: Settings) -> None:
-    """Declare every catalog table that exists in storage (Sail's catalog lives in memory)."""
-    layers = sorted({t.layer for t in TABLES})
+def register_tables(spark, settings: Settings, tables: Iterable[Table] = TABLES) -> None:
+    """Declare the catalog tables (default: all) that exist in storage (Sail's catalog lives in memory).
+
+    Only the layers of `tables` become databases: a session opened for a subset cannot even name the others.
+    """
+    tables = tuple(tables)
+    layers = sorted({t.layer for t in tables})
     for layer in layers:
         spark.sql(f"CREATE DATABASE IF NOT EXISTS {layer}")
-    for table in TABLES:
+    for table in tables:
         if delta.open_table(settings, table) is not None:
             register_table(spark, settings, table)
 
