@@ -48,6 +48,10 @@ MIN_SPLIT_DAYS = (14, 5)  # train, validation
 HOLDOUT_SHARE = 0.20  # residents kept out of training and calibration entirely
 HOLDOUT_SALT = "risk-holdout-v1"
 FOLDS = 5  # resident-grouped folds: round count and out-of-fold margins for the calibrator
+# Fewest residents with an adverse outcome in the training rows: the stratified folds deal them one per
+# fold, so every fold is stopped and calibrated on held-out positives (with one, its fold's model never
+# sees a positive, the out-of-fold margins hold none and the calibrator cannot be fitted at all).
+MIN_POSITIVE_RESIDENTS = FOLDS
 MIN_ROUNDS = 20
 SCHEMA_VERSION = 1  # bump when the feature encoding or label definition changes
 
@@ -225,6 +229,20 @@ def split_windows(dates: list[date], horizon: int) -> dict[str, tuple[date, date
             f"(horizon {horizon} days + embargo); build features and ingest visits for a longer period"
         )
     return {"train": (dates[0], dates[n_train - 1]), "validation": (dates[n_train + horizon], dates[-1])}
+
+
+def _check_positives(train_rows: pl.DataFrame, window: tuple[date, date]) -> None:
+    """Refuse, before any fitting, training rows with too few adverse outcomes for the folds and the calibrator."""
+    positives = train_rows.filter(pl.col("label") == 1)
+    found = positives["resident_key"].n_unique()
+    if found < MIN_POSITIVE_RESIDENTS:
+        start, end = window
+        raise ValueError(
+            f"training needs adverse visit outcomes of at least {MIN_POSITIVE_RESIDENTS} residents (one per "
+            f"cross-validation fold) in the training window {start.isoformat()} … {end.isoformat()}, found {found} "
+            f"({positives.height} positive resident-days; held-out residents not counted): "
+            "ingest more days of visit outcomes"
+        )
 
 
 def _calibration_cv(margin: np.ndarray, y: np.ndarray, folds: np.ndarray) -> dict[str, dict[str, float]]:
@@ -442,11 +460,7 @@ def train(settings: Settings, *, horizon_days: int = HORIZON_DAYS, capacity_shar
     train_rows = period("train").filter(~pl.col("_unseen"))
     val_rows = period("validation")
     unseen_rows = val_rows.filter(pl.col("_unseen"))
-    if train_rows["label"].sum() < FOLDS:
-        raise ValueError(
-            f"only {int(train_rows['label'].sum())} positive rows in the training period: cannot train; "
-            "ingest visit outcomes for a longer period"
-        )
+    _check_positives(train_rows, windows["train"])
 
     names = feature_columns()
     x_train, _ = design_matrix(train_rows, names)

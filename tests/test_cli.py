@@ -73,10 +73,10 @@ def test_pseudonym_key_sources(tmp_path, monkeypatch):
     with pytest.raises(ConfigError):
         prod.pseudonym_key()
     secret = tmp_path / "key"
-    secret.write_text("k" * 40 + "\n")
+    secret.write_text("0123456789abcdef" * 3 + "\n")
     monkeypatch.delenv("GGLAKE_PSEUDONYM_KEY")
     monkeypatch.setenv("GGLAKE_PSEUDONYM_KEY_FILE", str(secret))
-    assert prod.pseudonym_key() == b"k" * 40
+    assert prod.pseudonym_key() == ("0123456789abcdef" * 3).encode()
 
 
 def test_generate_writes_the_landing_folder(tmp_path):
