@@ -477,9 +477,14 @@ GOLD_RISK: tuple[Table, ...] = (
             ("rule_flags", "string"),  # comma-separated override flags, '' if none
             ("top_factors", "string"),  # JSON list of {feature, value, contribution}, largest first
             ("model_version", "string"),
+            # The alert decision lives in the same row, so it commits with the score: gold.risk_alerts is
+            # rewritten from these columns and repaired from them if a run died between the two writes.
+            ("alert_id", "string"),  # null below 주의
+            ("next_step", "string"),  # null below 주의
         ),
         "pseudonymised",
-        "Daily risk score per resident: calibrated probability, grade after rule overrides, top factors.",
+        "Daily risk score per resident: calibrated probability, grade after rule overrides, top factors, "
+        "and the alert (id, next step) for 주의 and above.",
         keys=("resident_key", "score_date"),
         partition_by=("score_date",),
     ),

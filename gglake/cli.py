@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
+import os
 import sys
+import threading
 import time
+import traceback
 from collections import Counter
 from contextlib import contextmanager
 from datetime import timedelta
@@ -16,6 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table as RichTable
 
+from gglake.domain import FEEDS
 from gglake.settings import ConfigError, Settings
 
 err = Console(stderr=True)
@@ -46,8 +51,14 @@ def _progress():
         yield report
 
 
+WAIT_HELP = "Seconds to wait while another run holds the tables this one writes; then refuse with who holds them."
+
+
 class _Group(click.Group):
-    """Expected failures become one clear line and exit code 2, not a traceback."""
+    """Expected failures become one clear line on stderr and exit code 1, not a traceback.
+
+    Run as a program (the `gglake` script, `python -m gglake.cli`), the process leaves through `_leave`.
+    """
 
     def invoke(self, ctx: click.Context):
         from deltalake.exceptions import DeltaError
@@ -58,8 +69,70 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.ClickException):  # --help and usage errors (Exit is a RuntimeError)
             raise
-        except (ConfigError, FileNotFoundError, FileRejected, DeltaError, ValueError, RuntimeError) as exc:
-            raise click.ClickException(str(exc)) from None
+        except Exception as exc:
+            message = _engine_error(exc)  # first: some of pyspark's errors are ValueErrors with a stack trace
+            if message is not None:
+                logging.getLogger(__name__).info("engine error", exc_info=exc)  # the whole story with --verbose
+            elif isinstance(exc, ConfigError | FileNotFoundError | FileRejected | DeltaError | ValueError | RuntimeError):
+                message = str(exc)
+            else:
+                raise
+            raise click.ClickException(message) from None
+
+    def __call__(self, *args, **kwargs):
+        """The program's entry and exit (CliRunner calls `main` directly and never gets here)."""
+        try:
+            self.main(*args, **kwargs)  # standalone mode: always ends in SystemExit
+            code = 0
+        except SystemExit as exc:
+            code = _exit_code(exc.code)
+        except BaseException:  # an unexpected error: the traceback, as the interpreter would print it
+            traceback.print_exc()
+            code = 1
+        _leave(code)
+
+
+def _engine_error(exc: BaseException) -> str | None:
+    """One line for an error raised by the engine (pyspark: analysis, parse, Spark Connect), else None."""
+    if "pyspark" not in sys.modules:  # no engine was used, so this cannot be one of its errors
+        return None
+    from pyspark.errors import PySparkException
+
+    if not isinstance(exc, PySparkException):
+        return None
+    first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+    return f"SQL failed: {first[:1000]}"
+
+
+def _exit_code(code) -> int:
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)  # sys.exit("message"): the interpreter prints it and exits 1
+    return 1
+
+
+def _leave(code: int) -> None:
+    """End the process with `code` without finalising the interpreter.
+
+    delta-rs reads Parquet through a pyarrow PyFileSystem whose Python file objects are released by Arrow's
+    worker threads after `to_pyarrow_table()` has returned. When that release races with interpreter
+    finalisation, the worker's PyGILState_Ensure calls pthread_exit, the forced unwind meets a C++ noexcept
+    destructor and libstdc++ aborts ("terminate called without an active exception", exit 134) after the
+    command's output was written: delta-io/delta-rs#2184, pola-rs/polars#24169. So everything a normal exit
+    does before finalisation is done here (join non-daemon threads, atexit handlers, flush), then os._exit.
+    """
+    shutdown = getattr(threading, "_shutdown", None)  # what Py_Finalize does first: thread atexits, joins
+    if shutdown is not None:
+        shutdown()
+    atexit._run_exitfuncs()  # logging.shutdown and friends, while the interpreter is still whole
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: the interpreter reports it as 120
+            code = code or 120
+    os._exit(code)
 
 
 @click.group(cls=_Group)
@@ -112,14 +185,22 @@ def generate(out_dir: Path, residents: int, days: int, start, seed: int, defect_
 
 @main.command()
 @click.option("--landing", required=True, help="Landing folder (or object-store URL) to ingest from.")
-def ingest(landing: str) -> None:
+@click.option(
+    "--feed",
+    "feeds",
+    multiple=True,
+    type=click.Choice(list(FEEDS)),
+    help="Only this feed (repeatable); default: every feed. Runs on different feeds may run at once.",
+)
+@click.option("--wait", "wait_seconds", default=0.0, show_default=True, type=click.FloatRange(0), help=WAIT_HELP)
+def ingest(landing: str, feeds: tuple[str, ...], wait_seconds: float) -> None:
     """Land new files into bronze (exactly once per file) and refine them into silver."""
     from spark_jobs.ingest import ingest as run
 
     settings = Settings.from_env()
     settings.pseudonym_key()  # fail before any work if the key is unsafe
     with _progress() as progress:
-        summary = run(settings, landing, progress)
+        summary = run(settings, landing, progress, feeds=feeds or None, wait_seconds=wait_seconds)
     grid = RichTable(
         "bronze table",
         "silver table",
@@ -202,7 +283,10 @@ def tables(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--batch", help="Only this batch id.")
 def audit(as_json: bool, batch: str | None) -> None:
-    """Reconciliation per batch and table: landed = bronze = silver + quarantined + duplicates."""
+    """Reconciliation per batch and table: landed = bronze = silver + quarantined + duplicates.
+
+    Exits 1 when any batch does not reconcile, with or without --json (the JSON is still printed).
+    """
     from gglake import delta
     from gglake.catalog import table
 
@@ -215,7 +299,13 @@ def audit(as_json: bool, batch: str | None) -> None:
         )
     if as_json:
         click.echo(json.dumps(rows, indent=2, default=str))
-        return
+    else:
+        _print_audit(rows)
+    if not all(r["balanced"] for r in rows):  # the same exit code for both forms
+        raise click.ClickException("some batches do not reconcile")
+
+
+def _print_audit(rows: list[dict]) -> None:
     grid = RichTable("batch", "bronze table", "landed", "bronze", "silver", "quarantined", "duplicates", "ok")
     for r in rows:
         grid.add_row(
@@ -229,8 +319,6 @@ def audit(as_json: bool, batch: str | None) -> None:
             "✓" if r["balanced"] else "✗",
         )
     out.print(grid)
-    if not all(r["balanced"] for r in rows):
-        raise click.ClickException("some batches do not reconcile")
 
 
 @main.command()
@@ -243,12 +331,13 @@ def audit(as_json: bool, batch: str | None) -> None:
     show_default=True,
     help="auto: the GPU (RAPIDS cuDF through cudf-polars) when usable, else the CPU.",
 )
-def features(start, end, device: str) -> None:
+@click.option("--wait", "wait_seconds", default=0.0, show_default=True, type=click.FloatRange(0), help=WAIT_HELP)
+def features(start, end, device: str, wait_seconds: float) -> None:
     """Compute features.resident_daily for a date range (replaces exactly those dates)."""
     from models.features import build_features
 
     began = time.perf_counter()
-    run = build_features(Settings.from_env(), start.date(), end.date(), device)
+    run = build_features(Settings.from_env(), start.date(), end.date(), device, wait_seconds=wait_seconds)
     out.print(
         f"features {run.start} … {run.end}: {run.rows:,} rows for {run.residents:,} residents "
         f"on the {run.device.upper()} in {time.perf_counter() - began:.1f} s"
@@ -324,7 +413,8 @@ def model_card(as_json: bool) -> None:
 @main.command()
 @click.option("--date", "score_date", required=True, type=click.DateTime(["%Y-%m-%d"]), help="Day to score (KST).")
 @click.option("--end", "end_date", type=click.DateTime(["%Y-%m-%d"]), help="Score every day from --date to this one.")
-def score(score_date, end_date) -> None:
+@click.option("--wait", "wait_seconds", default=0.0, show_default=True, type=click.FloatRange(0), help=WAIT_HELP)
+def score(score_date, end_date, wait_seconds: float) -> None:
     """Score every resident for a day (or a range) into gold.risk_scores; 주의 and above into gold.risk_alerts."""
     from models.scoring import score as run
 
@@ -333,7 +423,7 @@ def score(score_date, end_date) -> None:
     if last < day:
         raise click.BadParameter(f"--end {last} is before --date {day}")
     while day <= last:
-        r = run(settings, day)
+        r = run(settings, day, wait_seconds=wait_seconds)
         grades = ", ".join(f"{grade} {n:,}" for grade, n in r["grades"].items())
         steps = ", ".join(f"{step} {n:,}" for step, n in r["next_steps"].items()) or "none"
         out.print(
@@ -358,14 +448,17 @@ def dbt_command(command: str, select: str | None, full_refresh: bool) -> None:
 
 @main.command()
 @click.argument("query")
-@click.option("--limit", default=50, show_default=True, help="Rows to show.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(0), help="Rows to show.")
 def sql(query: str, limit: int) -> None:
-    """Run a SQL query on the engine, with every lakehouse table registered (e.g. silver.care_calls)."""
-    from gglake.engine import spark_session
+    """Run one read-only query on the engine (e.g. select * from silver.care_calls).
 
-    with spark_session() as spark:
-        result = spark.sql(query).limit(limit).toPandas()
-    out.print(result.to_string(index=False))
+    Writes, DDL and session commands are refused; the restricted zone (restricted, bronze, quarantine)
+    needs GGLAKE_SQL_PRIVILEGED=1 (not in production), and every such query is logged. See gglake/sql_access.py.
+    """
+    from gglake.sql_access import run_query
+
+    result = run_query(Settings.from_env(), query, limit)
+    click.echo(result.to_string(index=False))
 
 
 def _register_plugins() -> None:

@@ -33,3 +33,16 @@ RESIDENT_STATUSES = ("active", "withdrawn")
 SECTORS = ("ai_software", "semiconductor", "mobility", "bio_health", "ict")
 COMPANY_STATUSES = ("active", "closed")
 NOTICE_TYPES = ("복지서비스", "공고", "공지")
+
+
+# A feed is what one ingest run (and one Airflow DAG) lands and refines together, as landing source names.
+# A feed's sources write bronze and silver tables no other feed writes, so runs on different feeds may go
+# in parallel. The two welfare APIs and the portal's search ranking land as one feed.
+FEEDS: dict[str, tuple[str, ...]] = {
+    "registry": ("registry",),
+    "sensors": ("sensors",),
+    "calls": ("calls",),
+    "visits": ("visits",),
+    "welfare": ("welfare_national", "welfare_provincial", "search_ranking"),
+    "industry": ("industry",),
+}

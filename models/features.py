@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Literal
 
 import polars as pl
 
-from gglake import delta
+from gglake import delta, lease
 from gglake.catalog import table
 from gglake.settings import Settings
 from models import rules
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 
 Device = Literal["auto", "cpu", "gpu"]
 FEATURES = table("features.resident_daily")
+FEATURES_LEASE = "features:resident_daily"  # one run at a time replaces feature dates
 BASELINE_DAYS = 28  # personal baseline: trailing 28 days, excluding today
 HISTORY_DAYS = 35  # read this much before `start`: baselines and 30-day rolling means
 MIN_BASELINE_DAYS = 7  # fewer days of history → no baseline, no z-score (null, not a guess)
@@ -304,7 +306,15 @@ def feature_query(settings: Settings, start: date, end: date) -> pl.LazyFrame:
     )
 
 
-def build_features(settings: Settings, start: date, end: date, device: Device = "auto") -> FeatureRun:
+def build_features(
+    settings: Settings,
+    start: date,
+    end: date,
+    device: Device = "auto",
+    *,
+    run_id: str | None = None,
+    wait_seconds: float = 0.0,
+) -> FeatureRun:
     """Compute features for [start, end] and replace exactly those partitions."""
     if end < start:
         raise ValueError(f"--end {end} is before --start {start}")
@@ -313,10 +323,11 @@ def build_features(settings: Settings, start: date, end: date, device: Device = 
     frame = feature_query(settings, start, end).collect(
         engine=pl.GPUEngine(raise_on_fail=True) if engine == "gpu" else "streaming"
     )
-    delta.replace_where(
-        settings,
-        FEATURES,
-        frame.to_arrow(),
-        f"feature_date >= '{start.isoformat()}' AND feature_date <= '{end.isoformat()}'",
-    )
+    with lease.hold(settings, [FEATURES_LEASE], run_id or f"features-{uuid.uuid4().hex[:12]}", "features", wait_seconds):
+        delta.replace_where(
+            settings,
+            FEATURES,
+            frame.to_arrow(),
+            f"feature_date >= '{start.isoformat()}' AND feature_date <= '{end.isoformat()}'",
+        )
     return FeatureRun(start, end, frame.height, frame["resident_key"].n_unique(), engine)

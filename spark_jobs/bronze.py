@@ -12,10 +12,13 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import logging
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+import os
+from collections import deque
+from collections.abc import Callable, Collection, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -24,13 +27,19 @@ from deltalake import DeltaTable
 
 from gglake import delta
 from gglake.catalog import table
+from gglake.lease import Lease
 from gglake.settings import Settings
-from spark_jobs.landing import SOURCES, FileRejected, Records, Source, file_time
+from spark_jobs.landing import DEFAULT_LIMITS, SOURCES, FileRejected, Limits, Records, Source, file_time
 
 log = logging.getLogger(__name__)
 
 MANIFEST = table("audit.ingest_manifest")
-CHUNK_BYTES = 256 * 1024 * 1024  # bound memory: write bronze every ~256 MB of raw payload
+CHUNK_BYTES = 256 * 1024 * 1024  # bound memory: write bronze every ~256 MB of payload
+READ_AHEAD_FILES = 8  # files read and parsed ahead of the bronze writer …
+READ_AHEAD_BYTES = 64 * 1024**2  # … and their size as delivered (one larger file goes alone)
+# Attempts per S3 request when listing and reading landing files: pyarrow's default (AWS standard
+# retries); tests lower it so that an unreachable endpoint fails at once.
+S3_ATTEMPTS = 3
 
 
 @dataclass
@@ -62,27 +71,143 @@ def new_batch_id(now: datetime) -> str:
 
 
 def _open_landing(landing: str) -> tuple[pafs.FileSystem, str]:
-    if "://" in landing:
-        return pafs.FileSystem.from_uri(landing)
-    return pafs.LocalFileSystem(), str(pafs.LocalFileSystem().normalize_path(landing))
+    try:
+        if "://" in landing:
+            fs, root = pafs.FileSystem.from_uri(landing)
+            return (_with_retries(fs) if isinstance(fs, pafs.S3FileSystem) else fs), root.rstrip("/")
+        local = pafs.LocalFileSystem()
+        return local, str(local.normalize_path(landing))
+    except (OSError, ValueError) as exc:  # e.g. resolving the region of a bucket that does not exist
+        raise FileNotFoundError(f"landing folder {landing} cannot be opened: {_one_line(exc)}") from None
+
+
+def _with_retries(fs: pafs.S3FileSystem) -> pafs.S3FileSystem:
+    """The same S3 filesystem with S3_ATTEMPTS attempts per request (from_uri takes no retry option)."""
+    try:
+        _, (options,) = fs.__reduce__()
+        return pafs.S3FileSystem(**{**options, "retry_strategy": pafs.AwsStandardS3RetryStrategy(max_attempts=S3_ATTEMPTS)})
+    except (TypeError, ValueError):  # a pyarrow whose options differ: keep its defaults
+        return fs
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+class LandingEntry(NamedTuple):
+    """One path `scan` found: a landing file, or a symlinked folder refused whole."""
+
+    source: Source
+    path: str  # relative to the landing root, posix; a refused folder ends in '/'
+    full: str  # where to read it (for a symlink inside the root: its real path)
+    size: int
+    mtime_ns: int
+    refused: str | None = None  # why it must not be read at all (outside_landing)
+    target: str = ""  # a refused symlink's real path
+
+
+@dataclass
+class _Found:
+    path: str
+    full: str
+    size: int
+    mtime_ns: int
+    refused: str | None = None
+    target: str = ""
+    folder: bool = False
+
+
+def scan(landing: str) -> list[LandingEntry]:
+    """Every landing path of a known source, sources in landing order, paths sorted within each.
+
+    Any path component starting with '_' or '.' is not part of the feed (e.g. `_generator/`). On a
+    local landing folder, symlinks are resolved: one whose real path stays inside the root is read as
+    a normal file or folder (each real folder once, so links cannot loop); one that leads outside is
+    refused as `outside_landing` without being read (a symlinked folder as one '/'-terminated entry).
+    """
+    fs, root = _open_landing(landing)
+    try:
+        if fs.get_file_info(root).type != pafs.FileType.Directory:
+            raise FileNotFoundError(f"landing folder {landing} does not exist")
+        if isinstance(fs, pafs.LocalFileSystem):
+            found = _walk_local(root)
+        else:
+            found = [
+                _Found(e.path[len(root) :].lstrip("/"), e.path, e.size, e.mtime_ns or 0)
+                for e in fs.get_file_info(pafs.FileSelector(root, recursive=True))
+                if e.type == pafs.FileType.File
+            ]
+            found = [f for f in found if not any(part[:1] in "_." for part in f.path.split("/"))]
+    except FileNotFoundError:
+        raise
+    except OSError as exc:  # an unreachable endpoint, a bucket that does not exist, no permission
+        raise FileNotFoundError(f"landing folder {landing} cannot be read: {_one_line(exc)}") from None
+    found.sort(key=lambda f: f.path)
+    entries: list[LandingEntry] = []
+    claimed: set[str] = set()
+    for source in SOURCES:
+        for f in found:
+            if f.path in claimed or not _belongs(f, source.pattern):
+                continue
+            if f.folder:
+                claimed.add(f.path)  # a refused folder is recorded once, for the first source it could hold
+            entries.append(LandingEntry(source, f.path, f.full, f.size, f.mtime_ns, f.refused, f.target))
+    return entries
+
+
+def _belongs(found: _Found, pattern: str) -> bool:
+    if not found.folder:
+        return fnmatch.fnmatch(found.path, pattern)
+    parts, wanted = found.path.rstrip("/").split("/"), pattern.split("/")
+    if len(parts) < len(wanted):  # a folder above the files: each of its levels matches the pattern's
+        return all(fnmatch.fnmatch(p, w) for p, w in zip(parts, wanted))
+    return fnmatch.fnmatch("/".join(parts), "/".join(wanted[:-1]))  # at or below the files' level
+
+
+def _walk_local(root: str) -> list[_Found]:
+    boundary = os.path.realpath(root)
+    prefix = boundary.rstrip("/") + "/"
+    seen: set[str] = set()  # real folders walked
+    links: list[tuple[str, str]] = []  # symlinked folders inside the root: (real path, relative path)
+    found: list[_Found] = []
+
+    def walk(real_dir: str, rel_dir: str) -> None:
+        seen.add(real_dir)
+        with os.scandir(real_dir) as listing:
+            children = sorted(listing, key=lambda e: e.name)
+        for child in children:
+            if child.name[:1] in "_.":
+                continue
+            rel = rel_dir + child.name
+            if child.is_symlink():
+                real = os.path.realpath(child.path)
+                if real != boundary and not real.startswith(prefix):
+                    folder = os.path.isdir(child.path)  # the target's type only; nothing in it is read
+                    link = child.stat(follow_symlinks=False)
+                    found.append(_Found(rel + "/" * folder, child.path, 0, link.st_mtime_ns, "outside_landing", real, folder))
+                elif os.path.isdir(real):
+                    links.append((real, rel))
+                elif os.path.isfile(real):
+                    st = os.stat(real)
+                    found.append(_Found(rel, real, st.st_size, st.st_mtime_ns))
+            elif child.is_dir(follow_symlinks=False):
+                walk(child.path, rel + "/")
+            elif child.is_file(follow_symlinks=False):
+                st = child.stat(follow_symlinks=False)
+                found.append(_Found(rel, child.path, st.st_size, st.st_mtime_ns))
+
+    walk(boundary, "")
+    while links:  # after the real tree, so a folder reachable both ways is read under its real path
+        real, rel = links.pop(0)
+        if real not in seen:
+            walk(real, rel + "/")
+    return found
 
 
 def discover(landing: str) -> Iterator[tuple[Source, str, str]]:
-    """(source, relative path, full path) for every landing file, sources in landing order.
-
-    Any path component starting with '_' or '.' is not part of the feed (e.g. `_generator/`).
-    """
-    fs, root = _open_landing(landing)
-    info = fs.get_file_info(root)
-    if info.type != pafs.FileType.Directory:
-        raise FileNotFoundError(f"landing folder {landing} does not exist")
-    entries = fs.get_file_info(pafs.FileSelector(root, recursive=True))
-    relative = sorted(e.path[len(root) :].lstrip("/") for e in entries if e.type == pafs.FileType.File)
-    relative = [p for p in relative if not any(part[:1] in "_." for part in p.split("/"))]
-    for source in SOURCES:
-        for rel in relative:
-            if fnmatch.fnmatch(rel, source.pattern):
-                yield source, rel, f"{root}/{rel}"
+    """(source, relative path, full path) for every landing path `scan` finds, sources in landing order."""
+    for entry in scan(landing):
+        yield entry.source, entry.path, entry.full
 
 
 def known_checksums(settings: Settings) -> set[tuple[str, str]]:
@@ -90,24 +215,71 @@ def known_checksums(settings: Settings) -> set[tuple[str, str]]:
     return set(zip(seen.column("path").to_pylist(), seen.column("sha256").to_pylist()))
 
 
-def _read(landing: str, entries: list[tuple[Source, str, str]], known: set[tuple[str, str]]) -> Iterator[LandingFile]:
-    fs, _ = _open_landing(landing)
+def _read_bytes(fs: pafs.FileSystem, entry: LandingEntry, limit: int) -> bytes | None:
+    """The file as delivered, or None once it turns out longer than `limit` (it grew since listing)."""
+    with fs.open_input_stream(entry.full, compression=None) as stream:
+        data = stream.read(min(entry.size, limit) + 1)
+        if len(data) <= entry.size:
+            return data
+        parts, total = [data], len(data)
+        while total <= limit and (piece := stream.read(min(8 * 1024**2, limit + 1 - total))):
+            parts.append(piece)
+            total += len(piece)
+    return None if total > limit else b"".join(parts)
 
-    def load(entry: tuple[Source, str, str]) -> LandingFile:
-        source, rel, full = entry
-        with fs.open_input_stream(full, compression=None) as stream:  # bytes as delivered
-            data = stream.read()
-        return LandingFile(source, rel, len(data), data, hashlib.sha256(data).hexdigest())
 
+def _refused(entry: LandingEntry, reason: str, known: set[tuple[str, str]]) -> tuple[FileResult, None] | None:
+    """A file refused unread has no checksum: its manifest key is a digest of what was refused (reason, link
+    target, size, mtime), so an unchanged refused file is recorded once and a replaced one again."""
+    identity = f"{reason}|{entry.target}|{entry.size}|{entry.mtime_ns}"
+    key = "unread:" + hashlib.sha256(identity.encode()).hexdigest()
+    if (entry.path, key) in known:
+        return None
+    log.warning("landing file %s refused unread: %s", entry.path, reason)
+    return FileResult(LandingFile(entry.source, entry.path, entry.size, b"", key), "failed", reason, 0), None
+
+
+def _read(
+    fs: pafs.FileSystem, entries: list[LandingEntry], known: set[tuple[str, str]], limits: Limits
+) -> Iterator[tuple[FileResult, Records | None] | None]:
+    """Read, checksum and parse each entry, in order; None for a file the manifest already holds.
+
+    At most READ_AHEAD_FILES files (READ_AHEAD_BYTES as delivered, or one larger file) are in flight,
+    so memory holds a few files and never the landing folder."""
+
+    def load(entry: LandingEntry) -> tuple[FileResult, Records | None] | None:
+        if entry.refused:
+            return _refused(entry, entry.refused, known)
+        if entry.size > limits.max_file_bytes:
+            return _refused(entry, "oversized_file", known)  # checked from the listing: never read
+        data = _read_bytes(fs, entry, limits.max_file_bytes)
+        if data is None:
+            return _refused(entry, "oversized_file", known)
+        landed = LandingFile(entry.source, entry.path, len(data), data, hashlib.sha256(data).hexdigest())
+        if (landed.path, landed.sha256) in known:
+            return None
+        outcome = _parse(landed, limits)
+        landed.data = b""  # release the raw bytes early
+        return outcome
+
+    window: deque[tuple[Future, int]] = deque()
+    held = 0
     with ThreadPoolExecutor(max_workers=4) as pool:
-        for landed in pool.map(load, entries):
-            if (landed.path, landed.sha256) not in known:
-                yield landed
+        for entry in entries:
+            cost = 0 if entry.refused or entry.size > limits.max_file_bytes else entry.size
+            while window and (len(window) >= READ_AHEAD_FILES or held + cost > READ_AHEAD_BYTES):
+                future, done = window.popleft()
+                held -= done
+                yield future.result()
+            window.append((pool.submit(load, entry), cost))
+            held += cost
+        while window:
+            yield window.popleft()[0].result()
 
 
-def _parse(landed: LandingFile) -> tuple[FileResult, Records | None]:
+def _parse(landed: LandingFile, limits: Limits = DEFAULT_LIMITS) -> tuple[FileResult, Records | None]:
     try:
-        records = landed.source.reader(landed.data, landed.path)
+        records = landed.source.reader(landed.data, landed.path, limits)
     except FileRejected as exc:
         log.info("landing file %s rejected: %s", landed.path, exc)  # summarised by the caller
         return FileResult(landed, "failed", exc.reason, 0), None
@@ -120,10 +292,15 @@ def land(
     batch_id: str,
     ingested_at: datetime,
     progress: Callable[[str, int, int], None] | None = None,
+    *,
+    sources: Sequence[Source] = SOURCES,
+    lease: Lease | None = None,
 ) -> BronzeBatch:
-    """Read every new landing file into bronze and record each file in the manifest."""
+    """Read every new landing file of `sources` into bronze and record each file in the manifest."""
     known = known_checksums(settings)
-    entries = list(discover(landing))
+    limits = Limits.of(settings)
+    entries = [entry for entry in scan(landing) if entry[0] in sources]
+    fs, _ = _open_landing(landing)
     results: list[FileResult] = []
     pending: dict[str, list[tuple[LandingFile, Records]]] = {}
     pending_bytes = 0
@@ -135,21 +312,45 @@ def land(
         pending.clear()
         pending_bytes = 0
 
-    with ThreadPoolExecutor(max_workers=2) as parsers:
-        for done, (result, records) in enumerate(parsers.map(_parse, _read(landing, entries, known)), start=1):
+    for done, outcome in enumerate(_read(fs, entries, known, limits), start=1):
+        if outcome is not None:  # None: a file the manifest already holds
+            result, records = outcome
             results.append(result)
             if records is not None and len(records):
                 pending.setdefault(result.file.source.bronze, []).append((result.file, records))
-                pending_bytes += result.file.size * 8  # decompressed text is several times the file
-            result.file.data = b""  # release the raw bytes early
+                pending_bytes += records.payloads.nbytes
             if pending_bytes >= CHUNK_BYTES:
                 flush()
-            if progress:
-                progress("land", done, len(entries))
+        if progress:
+            progress("land", done, len(entries))
     flush()
     if results:
-        delta.append(settings, MANIFEST, _manifest_rows(results, batch_id, ingested_at))
+        if lease is not None:
+            lease.ensure_held()  # a run whose lease lapsed must not record files another run may be landing
+        results = _record_files(settings, results, batch_id, ingested_at)
     return BronzeBatch(batch_id, ingested_at, results)
+
+
+def _record_files(settings: Settings, results: list[FileResult], batch_id: str, recorded_at: datetime) -> list[FileResult]:
+    """Record the files in the manifest, inserting only (path, sha256) pairs it does not hold yet.
+
+    Runs on one feed hold its lease, so a pair is never landed twice; should a run without the lease
+    have recorded some first, this batch's bronze rows of those files are deleted again, so bronze,
+    manifest and reconciliation stay exactly-once whatever the interleaving.
+    """
+    rows = _manifest_rows(results, batch_id, recorded_at)
+    if delta.insert_new(settings, MANIFEST, rows) == len(results):
+        return results
+    ours = delta.read(settings, MANIFEST, columns=["path", "sha256", "_batch_id"]).to_pylist()
+    recorded = {(r["path"], r["sha256"]) for r in ours if r["_batch_id"] == batch_id}
+    lost = [r for r in results if (r.file.path, r.file.sha256) not in recorded]
+    for bronze_name in {r.file.source.bronze for r in lost}:
+        paths = ", ".join("'" + r.file.path.replace("'", "''") + "'" for r in lost if r.file.source.bronze == bronze_name)
+        log.warning("%s: %d files were recorded by another run first; removing this batch's copy", bronze_name, len(lost))
+        dt = delta.open_table(settings, table(bronze_name))
+        if dt is not None:
+            dt.delete(f"_batch_id = '{batch_id}' and _source_file in ({paths})")
+    return [r for r in results if (r.file.path, r.file.sha256) in recorded]
 
 
 def _bronze_rows(parts: list[tuple[LandingFile, Records]], batch_id: str, ingested_at: datetime) -> pa.Table:
@@ -193,16 +394,21 @@ def _manifest_rows(results: list[FileResult], batch_id: str, recorded_at: dateti
     )
 
 
-def discard_orphans(settings: Settings) -> list[str]:
-    """Delete bronze rows of batches the manifest never recorded (a crash between the two writes)."""
+def discard_orphans(settings: Settings, bronze_tables: Collection[str]) -> list[str]:
+    """Delete bronze rows of batches the manifest never recorded (a crash between the two writes).
+
+    Only in `bronze_tables`, the tables whose feeds this run holds: another feed's run may be between
+    its bronze and manifest writes right now."""
     recorded = set(delta.read(settings, MANIFEST, columns=["_batch_id"]).column("_batch_id").to_pylist())
     discarded: list[str] = []
     for source in SOURCES:
+        if source.bronze not in bronze_tables:
+            continue
         bronze = table(source.bronze)
         dt: DeltaTable | None = delta.open_table(settings, bronze)
         if dt is None:
             continue
-        batches = set(pc.unique(dt.to_pyarrow_table(columns=["_batch_id"]).column("_batch_id")).to_pylist())
+        batches = set(pc.unique(delta.to_arrow(dt, columns=["_batch_id"]).column("_batch_id")).to_pylist())
         for orphan in sorted(batches - recorded):
             log.warning("discarding bronze rows of unrecorded batch %s in %s", orphan, bronze.name)
             dt.delete(f"_batch_id = '{orphan}'")

@@ -8,19 +8,21 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pyarrow as pa
 
-from gglake import delta
+from gglake import delta, lease
 from gglake.catalog import table
+from gglake.domain import FEEDS
 from gglake.engine import spark_session
+from gglake.pseudonym import verify_key
 from gglake.settings import Settings
 from spark_jobs import bronze
 from spark_jobs.entities import entities
-from spark_jobs.landing import SOURCES
+from spark_jobs.landing import SOURCES, Source
 from spark_jobs.silver import Counts, Refiner, timed
 
 log = logging.getLogger(__name__)
@@ -55,59 +57,99 @@ class IngestSummary:
     seconds: float = 0.0
 
 
-def _pending(settings: Settings) -> dict[str, dict[str, list[dict]]]:
-    """batch id → bronze table → manifest rows, for (batch, table) pairs not yet reconciled."""
+def feed_sources(feeds: Sequence[str] | None) -> tuple[Source, ...]:
+    """The sources of the named feeds (all feeds when none are named), in landing order."""
+    unknown = sorted(set(feeds or ()) - set(FEEDS))
+    if unknown:
+        raise ValueError(f"unknown feed {', '.join(unknown)}; feeds: {', '.join(FEEDS)}")
+    names = {n for f in (feeds or FEEDS) for n in FEEDS[f]}
+    return tuple(s for s in SOURCES if s.name in names)
+
+
+def _pending(settings: Settings, sources: Sequence[Source]) -> dict[str, dict[str, list[dict]]]:
+    """batch id → bronze table → manifest rows, for this run's (batch, table) pairs not yet reconciled."""
     manifest = delta.read(settings, MANIFEST).to_pylist()
     done = delta.read(settings, AUDIT, columns=["_batch_id", "bronze_table"]).to_pylist()
     finished = {(r["_batch_id"], r["bronze_table"]) for r in done}
-    bronze_of = {s.name: s.bronze for s in SOURCES}
+    bronze_of = {s.name: s.bronze for s in sources}
     pending: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
     for row in manifest:
-        target = bronze_of[row["source"]]
-        if (row["_batch_id"], target) not in finished:
+        target = bronze_of.get(row["source"])
+        if target and (row["_batch_id"], target) not in finished:
             pending[row["_batch_id"]][target].append(row)
     return pending
 
 
-def ingest(settings: Settings, landing: str, progress: Callable[[str, int, int], None] | None = None) -> IngestSummary:
+def ingest(
+    settings: Settings,
+    landing: str,
+    progress: Callable[[str, int, int], None] | None = None,
+    *,
+    feeds: Sequence[str] | None = None,
+    wait_seconds: float = 0.0,
+) -> IngestSummary:
+    """Land and refine the named feeds (default: all), holding their write leases for the whole run.
+
+    A run on feeds another run holds waits up to `wait_seconds`, then raises LeaseHeld; runs on
+    different feeds proceed in parallel (the audit tables they share take conflict-free appends).
+    """
+    verify_key(settings)  # before any work: the key must be the one this lakehouse's resident keys were made with
+    sources = feed_sources(feeds)
     started = datetime.now(UTC)
     summary = IngestSummary(batch_id=bronze.new_batch_id(started), new_files=0)
-    with timed("recover: discard unrecorded bronze batches"):
-        summary.discarded_orphans = bronze.discard_orphans(settings)
-    with timed("land new files into bronze"):
-        landed = bronze.land(settings, landing, summary.batch_id, started, progress)
-    summary.new_files = len(landed.results)
-    summary.failed_files = [(r.file.path, r.reason or "") for r in landed.results if r.status == "failed"]
-    pending = _pending(settings)
-    if pending:
-        with timed("refine pending batches (engine session, all tables)"), spark_session(settings) as spark:
-            plan = [(b, e) for b in sorted(pending) for e in entities(settings) if e.bronze in pending[b]]
-            for done, (batch_id, entity) in enumerate(plan, start=1):
-                files = pending[batch_id][entity.bronze]
-                ingest_date = files[0]["recorded_at"].date().isoformat()
-                refiner = Refiner(spark, settings, batch_id, ingest_date, summary.batch_id)
-                loaded = [f for f in files if f["status"] == "loaded"]
-                with timed(f"refine {entity.bronze} ({batch_id})"):
-                    counts = refiner.refine(entity) if any(f["rows"] for f in loaded) else Counts()
-                run = TableRun(
-                    batch_id=batch_id,
-                    bronze_table=entity.bronze,
-                    silver_table=entity.silver,
-                    files=len(files),
-                    failed_files=len(files) - len(loaded),
-                    rows_landed=sum(f["rows"] for f in loaded),
-                    counts=counts,
-                )
-                _record(settings, run, started)
-                summary.runs.append(run)
-                if not run.balanced:
-                    log.error("batch %s %s does not reconcile: %s", batch_id, entity.bronze, run)
-                if progress:
-                    progress("refine", done, len(plan))
-            for batch_id in pending:
-                Refiner(spark, settings, batch_id, "", summary.batch_id).cleanup()
+    resources = [f"feed:{f}" for f in (feeds or FEEDS)]
+    with lease.hold(settings, resources, summary.batch_id, "ingest", wait_seconds) as held:
+        _run(settings, landing, sources, summary, started, held, progress)
     summary.seconds = (datetime.now(UTC) - started).total_seconds()
     return summary
+
+
+def _run(
+    settings: Settings,
+    landing: str,
+    sources: Sequence[Source],
+    summary: IngestSummary,
+    started: datetime,
+    held: lease.Lease,
+    progress: Callable[[str, int, int], None] | None,
+) -> None:
+    bronze_tables = {s.bronze for s in sources}
+    with timed("recover: discard unrecorded bronze batches"):
+        summary.discarded_orphans = bronze.discard_orphans(settings, bronze_tables)
+    with timed("land new files into bronze"):
+        landed = bronze.land(settings, landing, summary.batch_id, started, progress, sources=sources, lease=held)
+    summary.new_files = len(landed.results)
+    summary.failed_files = [(r.file.path, r.reason or "") for r in landed.results if r.status == "failed"]
+    pending = _pending(settings, sources)
+    if not pending:
+        return
+    with timed("refine pending batches (engine session, all tables)"), spark_session(settings) as spark:
+        plan = [(b, e) for b in sorted(pending) for e in entities(settings) if e.bronze in pending[b]]
+        for done, (batch_id, entity) in enumerate(plan, start=1):
+            files = pending[batch_id][entity.bronze]
+            ingest_date = files[0]["recorded_at"].date().isoformat()
+            refiner = Refiner(spark, settings, batch_id, ingest_date, summary.batch_id)
+            loaded = [f for f in files if f["status"] == "loaded"]
+            held.ensure_held()
+            with timed(f"refine {entity.bronze} ({batch_id})"):
+                counts = refiner.refine(entity) if any(f["rows"] for f in loaded) else Counts()
+            run = TableRun(
+                batch_id=batch_id,
+                bronze_table=entity.bronze,
+                silver_table=entity.silver,
+                files=len(files),
+                failed_files=len(files) - len(loaded),
+                rows_landed=sum(f["rows"] for f in loaded),
+                counts=counts,
+            )
+            _record(settings, run, started)
+            summary.runs.append(run)
+            if not run.balanced:
+                log.error("batch %s %s does not reconcile: %s", batch_id, entity.bronze, run)
+            if progress:
+                progress("refine", done, len(plan))
+        for batch_id in pending:
+            Refiner(spark, settings, batch_id, "", summary.batch_id).cleanup()
 
 
 def _record(settings: Settings, run: TableRun, started: datetime) -> None:

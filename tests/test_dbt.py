@@ -137,7 +137,8 @@ def test_marts_carry_the_snapshot_dates_the_landing_paths_state(built):
     quarter_starts = {r["valid_from"] for r in delta.read(settings, table("silver.companies")).to_pylist()}
     assert all(d.day == 1 and d.month in (1, 4, 7, 10) for d in quarter_starts), quarter_starts
     assert {r["valid_from"] for r in _mart(settings, "dim_companies")} == quarter_starts
-    assert {r["snapshot_date"] for r in _mart(settings, "kpi_industry_quarterly")} <= quarter_starts
+    quarters = {f"{d.year}Q{(d.month - 1) // 3 + 1}" for d in quarter_starts}
+    assert {r["snapshot_quarter"] for r in _mart(settings, "kpi_industry_quarterly")} == quarters
     registry_days = {r["valid_from"] for r in _mart(settings, "dim_residents")}
     assert registry_days == {date(2026, 11, 1)}  # the fixture's one registry snapshot, date=2026-11-01
 

@@ -237,3 +237,126 @@ def test_cli_scores_a_date_range_and_prints_the_card(trained, streak_day, monkey
     assert {first, streak_day} <= dates
     card = CliRunner().invoke(main, ["model-card", "--json"])
     assert card.exit_code == 0 and '"pr_auc"' in card.output
+
+
+KILL_BETWEEN_WRITES = """
+import os, sys
+from datetime import date
+from gglake import delta
+from gglake.settings import Settings
+from models import scoring
+
+write = delta.replace_where
+def write_then_die(settings, target, rows, predicate):
+    if target.name == "gold.risk_alerts" and predicate == "score_date = '{day}'":
+        os.kill(os.getpid(), 9)  # kill -9 after gold.risk_scores committed, before gold.risk_alerts
+    write(settings, target, rows, predicate)
+delta.replace_where = write_then_die
+scoring.score(Settings(home=sys.argv[1]), date.fromisoformat("{day}"))
+"""
+
+
+def test_a_kill_between_the_score_and_alert_writes_loses_no_alert(trained, streak_day, tmp_path):
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from models.scoring import repair_alerts
+    from quality.gates import QualityGateFailed, run_gate
+
+    source, _, _ = trained
+    home = tmp_path / "lake"
+    shutil.copytree(source.home, home)
+    settings = make_settings(home)
+    day = streak_day + timedelta(days=2)
+    script = KILL_BETWEEN_WRITES.replace("{day}", day.isoformat())
+    env = {**os.environ, "GGLAKE_LEASE_TTL_SECONDS": "2"}  # the killed run's lease lapses quickly
+    died = subprocess.run([sys.executable, "-c", script, str(home)], capture_output=True, text=True, env=env)
+    assert died.returncode == -9, died.stderr
+
+    scores = [r for r in _table(settings, "gold.risk_scores") if r["score_date"] == day]
+    alerts = [r for r in _table(settings, "gold.risk_alerts") if r["score_date"] == day]
+    flagged = [r for r in scores if r["grade"] in ("주의", "경계", "심각")]
+    assert flagged and not alerts  # the kill landed between the two commits ...
+    # ... yet every 주의+ score carries its alert, committed with it
+    assert all(r["alert_id"] == alert_id(r["resident_key"], day) and r["next_step"] for r in flagged)
+    assert all(r["alert_id"] is None for r in scores if r not in flagged)
+    with pytest.raises(QualityGateFailed, match="references:alert_id->gold.risk_alerts"):
+        run_gate(
+            settings, "gold", day, tables=["gold.risk_scores", "gold.risk_alerts"], docs=False
+        )  # nothing downstream consumes the half-written pair
+
+    assert repair_alerts(settings) == [day]  # what every scoring run does first
+    repaired = [r for r in _table(settings, "gold.risk_alerts") if r["score_date"] == day]
+    assert {r["alert_id"] for r in repaired} == {r["alert_id"] for r in flagged}
+    assert repair_alerts(settings) == []
+    run_gate(settings, "gold", day, tables=["gold.risk_scores", "gold.risk_alerts"], docs=False)
+    rerun = score(settings, day, wait_seconds=30)  # and a rerun of the day converges to the same pair
+    assert rerun["alerts"] == len(flagged)
+    assert [r for r in _table(settings, "gold.risk_alerts") if r["score_date"] == day] == repaired
+
+
+# --- too few adverse outcomes: a small hand-written lakehouse, no generated data ---------------------------------
+TINY_START = date(2026, 9, 1)
+TINY_DAYS = 40  # 33 labelled days with the 7-day horizon: train 09-01 … 09-17, embargo, validation 09-25 … 10-03
+
+
+def _tiny_lakehouse(home, adverse_residents: int):
+    from conftest import write_rows
+
+    from models.train import holdout_resident
+
+    settings = make_settings(home)
+    keys = [k for k in (f"{i:032x}" for i in range(60)) if not holdout_resident(k)][:20]
+    write_rows(
+        settings,
+        "features.resident_daily",
+        [
+            {"resident_key": k, "feature_date": TINY_START + timedelta(days=d), "hr_mean": 70.0 + (i * d) % 7}
+            for i, k in enumerate(keys)
+            for d in range(TINY_DAYS)
+        ],
+    )
+    visits = [
+        {"visit_id": f"v{i}", "resident_key": keys[i], "visit_date": TINY_START + timedelta(days=5 + i), "is_adverse": True}
+        for i in range(adverse_residents)
+    ]
+    last = TINY_START + timedelta(days=TINY_DAYS - 1)
+    visits.append({"visit_id": "last", "resident_key": keys[-1], "visit_date": last, "is_adverse": False})
+    write_rows(settings, "silver.visit_outcomes", visits)
+    return settings
+
+
+@pytest.mark.parametrize("adverse", [0, 1])
+def test_train_with_too_few_adverse_outcomes_is_one_clear_line(adverse, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from gglake.cli import main
+    from models.train import MIN_POSITIVE_RESIDENTS
+
+    settings = _tiny_lakehouse(tmp_path / "lake", adverse)
+    monkeypatch.setenv("GGLAKE_HOME", settings.home)
+    result = CliRunner().invoke(main, ["train"])
+    assert result.exit_code == 1, result.output
+    assert (
+        f"training needs adverse visit outcomes of at least {MIN_POSITIVE_RESIDENTS} residents (one per cross-validation "
+        f"fold) in the training window 2026-09-01 … 2026-09-17, found {adverse} ("
+    ) in result.output
+    assert "ingest more days of visit outcomes" in result.output
+    assert "Traceback" not in result.output and "solver" not in result.output
+    assert not cards.model_exists(settings)
+
+
+def test_positive_minimum_counts_residents_not_rows():
+    from models.train import MIN_POSITIVE_RESIDENTS, _check_positives
+
+    window = (TINY_START, TINY_START + timedelta(days=16))
+
+    def rows(residents: int, days_each: int) -> pl.DataFrame:
+        keys = [f"r{i}" for i in range(residents) for _ in range(days_each)]
+        return pl.DataFrame({"resident_key": keys + ["n"], "label": [1] * len(keys) + [0]})
+
+    _check_positives(rows(MIN_POSITIVE_RESIDENTS, 1), window)
+    with pytest.raises(ValueError, match=f"found {MIN_POSITIVE_RESIDENTS - 1} \\({7 * (MIN_POSITIVE_RESIDENTS - 1)} positive"):
+        _check_positives(rows(MIN_POSITIVE_RESIDENTS - 1, 7), window)  # plenty of positive rows, too few residents

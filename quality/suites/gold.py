@@ -29,6 +29,8 @@ RISK_SCORES = TableSuite(
         in_set("grade", GRADES),
         in_set("model_grade", GRADES),
         references("resident_key", "silver.residents"),
+        # the alert decided with each score reached gold.risk_alerts (no run died between the two writes)
+        references("alert_id", "gold.risk_alerts"),
         freshness(),
         *volume(),
     ),
