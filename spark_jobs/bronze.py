@@ -117,8 +117,11 @@ class _Found:
     folder: bool = False
 
 
-def scan(landing: str) -> list[LandingEntry]:
+def scan(landing: str, folders: Sequence[str] | None = None) -> list[LandingEntry]:
     """Every landing path of a known source, sources in landing order, paths sorted within each.
+
+    `folders` ('/'-terminated, relative to the root) limits the listing to those partitions, so an
+    interval's run lists and hashes its own folders, not the landing history.
 
     Any path component starting with '_' or '.' is not part of the feed (e.g. `_generator/`). On a
     local landing folder, symlinks are resolved: one whose real path stays inside the root is read as
@@ -130,11 +133,15 @@ def scan(landing: str) -> list[LandingEntry]:
         if fs.get_file_info(root).type != pafs.FileType.Directory:
             raise FileNotFoundError(f"landing folder {landing} does not exist")
         if isinstance(fs, pafs.LocalFileSystem):
-            found = _walk_local(root)
+            found = _walk_local(root, folders)
         else:
+            selectors = [
+                pafs.FileSelector(f"{root}/{f}".rstrip("/"), recursive=True, allow_not_found=True) for f in folders or [""]
+            ]
             found = [
                 _Found(e.path[len(root) :].lstrip("/"), e.path, e.size, e.mtime_ns or 0)
-                for e in fs.get_file_info(pafs.FileSelector(root, recursive=True))
+                for selector in selectors
+                for e in fs.get_file_info(selector)
                 if e.type == pafs.FileType.File
             ]
             found = [f for f in found if not any(part[:1] in "_." for part in f.path.split("/"))]
@@ -164,7 +171,12 @@ def _belongs(found: _Found, pattern: str) -> bool:
     return fnmatch.fnmatch("/".join(parts), "/".join(wanted[:-1]))  # at or below the files' level
 
 
-def _walk_local(root: str) -> list[_Found]:
+def _on_the_way(rel: str, folders: Sequence[str] | None) -> bool:
+    """Whether `rel` (a file, or a '/'-terminated folder) lies in one of `folders` or on the way to one."""
+    return folders is None or any(rel.startswith(f) or f.startswith(rel) for f in folders)
+
+
+def _walk_local(root: str, folders: Sequence[str] | None = None) -> list[_Found]:
     boundary = os.path.realpath(root)
     prefix = boundary.rstrip("/") + "/"
     seen: set[str] = set()  # real folders walked
@@ -179,6 +191,8 @@ def _walk_local(root: str) -> list[_Found]:
             if child.name[:1] in "_.":
                 continue
             rel = rel_dir + child.name
+            if not _on_the_way(rel + "/" * child.is_dir(), folders):
+                continue
             if child.is_symlink():
                 real = os.path.realpath(child.path)
                 if real != boundary and not real.startswith(prefix):
@@ -210,9 +224,21 @@ def discover(landing: str) -> Iterator[tuple[Source, str, str]]:
         yield entry.source, entry.path, entry.full
 
 
-def known_checksums(settings: Settings) -> set[tuple[str, str]]:
-    seen = delta.read(settings, MANIFEST, columns=["path", "sha256"])
-    return set(zip(seen.column("path").to_pylist(), seen.column("sha256").to_pylist()))
+@dataclass(frozen=True)
+class Known:
+    """What the manifest holds: (path, sha256) pairs, and (path, size) pairs to skip before hashing."""
+
+    checksums: set[tuple[str, str]]
+    sizes: set[tuple[str, int]]
+
+    def __contains__(self, pair: tuple[str, str]) -> bool:
+        return pair in self.checksums
+
+
+def known_files(settings: Settings, by_size: bool) -> Known:
+    seen = delta.read(settings, MANIFEST, columns=["path", "sha256", "size_bytes"]).to_pydict()
+    sizes = set(zip(seen["path"], seen["size_bytes"])) if by_size else set()
+    return Known(set(zip(seen["path"], seen["sha256"])), sizes)
 
 
 def _read_bytes(fs: pafs.FileSystem, entry: LandingEntry, limit: int) -> bytes | None:
@@ -228,7 +254,7 @@ def _read_bytes(fs: pafs.FileSystem, entry: LandingEntry, limit: int) -> bytes |
     return None if total > limit else b"".join(parts)
 
 
-def _refused(entry: LandingEntry, reason: str, known: set[tuple[str, str]]) -> tuple[FileResult, None] | None:
+def _refused(entry: LandingEntry, reason: str, known: Known) -> tuple[FileResult, None] | None:
     """A file refused unread has no checksum: its manifest key is a digest of what was refused (reason, link
     target, size, mtime), so an unchanged refused file is recorded once and a replaced one again."""
     identity = f"{reason}|{entry.target}|{entry.size}|{entry.mtime_ns}"
@@ -240,7 +266,7 @@ def _refused(entry: LandingEntry, reason: str, known: set[tuple[str, str]]) -> t
 
 
 def _read(
-    fs: pafs.FileSystem, entries: list[LandingEntry], known: set[tuple[str, str]], limits: Limits
+    fs: pafs.FileSystem, entries: list[LandingEntry], known: Known, limits: Limits
 ) -> Iterator[tuple[FileResult, Records | None] | None]:
     """Read, checksum and parse each entry, in order; None for a file the manifest already holds.
 
@@ -248,6 +274,8 @@ def _read(
     so memory holds a few files and never the landing folder."""
 
     def load(entry: LandingEntry) -> tuple[FileResult, Records | None] | None:
+        if (entry.path, entry.size) in known.sizes:
+            return None  # recorded with this size: not read or hashed again
         if entry.refused:
             return _refused(entry, entry.refused, known)
         if entry.size > limits.max_file_bytes:
@@ -294,12 +322,19 @@ def land(
     progress: Callable[[str, int, int], None] | None = None,
     *,
     sources: Sequence[Source] = SOURCES,
+    folders: Sequence[str] | None = None,
+    verify_checksums: bool = False,
     lease: Lease | None = None,
 ) -> BronzeBatch:
-    """Read every new landing file of `sources` into bronze and record each file in the manifest."""
-    known = known_checksums(settings)
+    """Read every new landing file of `sources` (in `folders`, when given) into bronze and record each
+    file in the manifest.
+
+    A file the manifest holds with the same path and size is skipped without being read; with
+    `verify_checksums` every file is read and hashed, which also finds a same-size rewrite.
+    """
+    known = known_files(settings, by_size=not verify_checksums)
     limits = Limits.of(settings)
-    entries = [entry for entry in scan(landing) if entry[0] in sources]
+    entries = [entry for entry in scan(landing, folders) if entry[0] in sources]
     fs, _ = _open_landing(landing)
     results: list[FileResult] = []
     pending: dict[str, list[tuple[LandingFile, Records]]] = {}

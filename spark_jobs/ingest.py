@@ -22,7 +22,7 @@ from gglake.pseudonym import verify_key
 from gglake.settings import Settings
 from spark_jobs import bronze
 from spark_jobs.entities import entities
-from spark_jobs.landing import SOURCES, Source
+from spark_jobs.landing import SOURCES, Source, interval_folders
 from spark_jobs.silver import Counts, Refiner, timed
 
 log = logging.getLogger(__name__)
@@ -86,28 +86,55 @@ def ingest(
     progress: Callable[[str, int, int], None] | None = None,
     *,
     feeds: Sequence[str] | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    run_id: str | None = None,
+    verify_checksums: bool = False,
     wait_seconds: float = 0.0,
 ) -> IngestSummary:
     """Land and refine the named feeds (default: all), holding their write leases for the whole run.
 
-    A run on feeds another run holds waits up to `wait_seconds`, then raises LeaseHeld; runs on
-    different feeds proceed in parallel (the audit tables they share take conflict-free appends).
+    With `start`/`end` (a data interval; naive = KST) only that interval's landing folders are listed
+    and read, so a run costs what its interval holds; without them every folder is (a catch-up).
+    Batches left pending by an earlier run of the same feeds are refined too. A run on feeds another
+    run holds waits up to `wait_seconds`, then raises LeaseHeld; runs on different feeds proceed in
+    parallel (the audit tables they share take conflict-free appends). Raises ReconciliationError,
+    after recording every batch, when one does not balance. `run_id` (e.g. the Airflow run's) names
+    the run in its lease.
     """
     verify_key(settings)  # before any work: the key must be the one this lakehouse's resident keys were made with
     sources = feed_sources(feeds)
+    if (start is None) != (end is None):
+        raise ValueError("an interval needs both its start and its end")
+    folders = None if start is None else [f for s in sources for f in interval_folders(s.pattern, start, end)]
     started = datetime.now(UTC)
     summary = IngestSummary(batch_id=bronze.new_batch_id(started), new_files=0)
     resources = [f"feed:{f}" for f in (feeds or FEEDS)]
-    with lease.hold(settings, resources, summary.batch_id, "ingest", wait_seconds) as held:
-        _run(settings, landing, sources, summary, started, held, progress)
+    with lease.hold(settings, resources, run_id or summary.batch_id, "ingest", wait_seconds) as held:
+        _run(settings, landing, sources, folders, verify_checksums, summary, started, held, progress)
     summary.seconds = (datetime.now(UTC) - started).total_seconds()
+    unbalanced = [r for r in summary.runs if not r.balanced]
+    if unbalanced:
+        names = ", ".join(f"{r.bronze_table} ({r.batch_id})" for r in unbalanced)
+        raise ReconciliationError(f"reconciliation failed for {names}: see `gglake audit`", summary)
     return summary
+
+
+class ReconciliationError(RuntimeError):
+    """A batch's counts do not balance (landed = bronze = silver + quarantined + duplicates); every batch
+    was recorded in audit.ingest_batches, and `summary` holds the run."""
+
+    def __init__(self, message: str, summary: IngestSummary):
+        super().__init__(message)
+        self.summary = summary
 
 
 def _run(
     settings: Settings,
     landing: str,
     sources: Sequence[Source],
+    folders: Sequence[str] | None,
+    verify_checksums: bool,
     summary: IngestSummary,
     started: datetime,
     held: lease.Lease,
@@ -117,7 +144,17 @@ def _run(
     with timed("recover: discard unrecorded bronze batches"):
         summary.discarded_orphans = bronze.discard_orphans(settings, bronze_tables)
     with timed("land new files into bronze"):
-        landed = bronze.land(settings, landing, summary.batch_id, started, progress, sources=sources, lease=held)
+        landed = bronze.land(
+            settings,
+            landing,
+            summary.batch_id,
+            started,
+            progress,
+            sources=sources,
+            folders=folders,
+            verify_checksums=verify_checksums,
+            lease=held,
+        )
     summary.new_files = len(landed.results)
     summary.failed_files = [(r.file.path, r.reason or "") for r in landed.results if r.status == "failed"]
     pending = _pending(settings, sources)

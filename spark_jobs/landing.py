@@ -393,6 +393,43 @@ def file_time(path: str) -> datetime | None:
     return datetime(int(year), 3 * int(quarter) - 2, 1, tzinfo=KST)
 
 
+def _kst(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=KST) if moment.tzinfo is None else moment.astimezone(KST)
+
+
+def interval_folders(pattern: str, start: datetime, end: datetime) -> list[str]:
+    """The landing folders of a source pattern that hold the deliveries for [start, end), '/'-terminated.
+
+    Naive datetimes are KST. An hourly source (`date=*/hour=*`) gives one folder per hour, a daily one
+    one per day, a quarterly one (`quarter=*`) each quarter the interval touches.
+    """
+    start, end = _kst(start), _kst(end)
+    if end <= start:
+        raise ValueError(f"interval end {end:%Y-%m-%d %H:%M} is not after its start {start:%Y-%m-%d %H:%M}")
+    folders = pattern.split("/")[:-1]
+    last = end - timedelta(microseconds=1)
+    if "hour=*" in folders:
+        step, moment = timedelta(hours=1), start.replace(minute=0, second=0, microsecond=0)
+    elif "quarter=*" in folders:
+        step, moment = None, datetime(start.year, 3 * ((start.month - 1) // 3) + 1, 1, tzinfo=KST)
+    else:
+        step, moment = timedelta(days=1), start.replace(hour=0, minute=0, second=0, microsecond=0)
+    out = []
+    while moment <= last:
+        names = {
+            "date=*": f"date={moment:%Y-%m-%d}",
+            "hour=*": f"hour={moment:%H}",
+            "quarter=*": f"quarter={moment.year}Q{(moment.month - 1) // 3 + 1}",
+        }
+        out.append("/".join(names.get(part, part) for part in folders) + "/")
+        if step is None:  # the next quarter's first day
+            month = moment.month + 3
+            moment = moment.replace(year=moment.year + (month > 12), month=(month - 1) % 12 + 1)
+        else:
+            moment += step
+    return out
+
+
 @dataclass(frozen=True)
 class Source:
     name: str
