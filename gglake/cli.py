@@ -462,12 +462,18 @@ def score(score_date, end_date, wait_seconds: float) -> None:
 
 
 @main.command("dbt")
-@click.argument("command", type=click.Choice(["build", "run", "test", "seed", "docs"]), default="build")
+@click.argument("command", type=click.Choice(["build", "run", "test", "seed", "docs", "generate"]), default="build")
 @click.option("-s", "--select", "select", help="dbt node selection, e.g. 'kpi_care_monthly+'.")
 @click.option("--full-refresh", is_flag=True, help="Drop the gold marts first and rebuild them (after column changes).")
 def dbt_command(command: str, select: str | None, full_refresh: bool) -> None:
-    """Build the dbt gold marts on the engine (dbt-spark); `docs` generates dbt/target/index.html."""
-    from gglake.dbt_runner import run_dbt
+    """Build the dbt gold marts on the engine (dbt-spark); `docs` generates dbt/target/index.html;
+    `generate` rewrites the dbt sources and district seed from the table catalog (commit the change)."""
+    from gglake.dbt_runner import run_dbt, write_sources
+
+    if command == "generate":
+        changed = write_sources()
+        out.print("\n".join(f"rewrote {p}" for p in changed) or "generated dbt files are up to date")
+        return
 
     args = [*(["--select", select] if select else []), *(["--full-refresh"] if full_refresh else [])]
     result = run_dbt("docs generate" if command == "docs" else command, Settings.from_env(), args)

@@ -49,6 +49,16 @@ def defect_log(landing: Path) -> list[dict]:
     ]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def dbt_output(tmp_path_factory):
+    """dbt's target/ and logs/ go to a temporary folder: tests never write into the repository."""
+    out = tmp_path_factory.mktemp("dbt-output")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("DBT_TARGET_PATH", str(out / "target"))
+        env.setenv("DBT_LOG_PATH", str(out / "logs"))
+        yield out
+
+
 @pytest.fixture(scope="session")
 def landing(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("landing")

@@ -16,7 +16,7 @@ from conftest import make_settings, write_rows
 
 from gglake import delta
 from gglake.catalog import GOLD_MARTS, Table, table
-from gglake.dbt_runner import DBT_DIR, DbtBuildError, generated_files, run_dbt
+from gglake.dbt_runner import DBT_DIR, DbtBuildError, generated_files, run_dbt, target_dir
 
 KST = timezone(timedelta(hours=9))
 MARTS = [
@@ -83,12 +83,23 @@ def _risk_rows(settings) -> None:
 
 
 def test_generated_sources_and_seed_are_up_to_date():
-    # First in the module: every dbt run rewrites these files, so check the committed copies before any run.
     for path, text in generated_files().items():
-        assert path.read_text(encoding="utf-8") == text, f"{path} is stale: run gglake.dbt_runner.write_sources()"
+        assert path.read_text(encoding="utf-8") == text, f"{path} is stale: run `gglake dbt generate`"
     sources = (DBT_DIR / "models" / "staging" / "_sources.yml").read_text(encoding="utf-8")
     assert "path: silver/care_calls" in sources and "path: gold/risk_scores" in sources
     assert "bronze" not in sources and "restricted" not in sources  # no raw or PII layers in the gold layer
+
+
+def test_a_stale_generated_file_stops_the_run_and_is_not_rewritten(ingested, monkeypatch):
+    from gglake import dbt_runner
+    from gglake.settings import ConfigError
+
+    sources = dbt_runner.SOURCES_FILE
+    committed = sources.read_text(encoding="utf-8")
+    monkeypatch.setattr(dbt_runner, "generated_files", lambda: {sources: committed + "# a catalog change\n"})
+    with pytest.raises(ConfigError, match="_sources.yml out of date .* run `gglake dbt generate`"):
+        run_dbt("build", ingested[0])
+    assert sources.read_text(encoding="utf-8") == committed
 
 
 @pytest.fixture(scope="module")
@@ -115,6 +126,7 @@ def test_build_materialises_every_mart_non_empty(built):
         assert Path(settings.path("gold", mart), "_delta_log").is_dir()
     assert len(first["dim_districts"]) == 31
     assert set(MARTS) <= {t.short_name for t in GOLD_MARTS}
+    assert (target_dir() / "manifest.json").exists() and DBT_DIR not in target_dir().parents  # no writes into the repo
 
 
 def test_second_build_changes_no_mart(built):
@@ -146,8 +158,8 @@ def test_marts_carry_the_snapshot_dates_the_landing_paths_state(built):
 def test_docs_generate(built):
     result = run_dbt("docs generate", built[0])
     assert result.success
-    assert (DBT_DIR / "target" / "index.html").exists()
-    catalog = json.loads((DBT_DIR / "target" / "catalog.json").read_text())
+    assert (target_dir() / "index.html").exists()
+    catalog = json.loads((target_dir() / "catalog.json").read_text())
     assert "population" in catalog["nodes"]["model.gglake.dim_districts"]["columns"]  # the real table's columns
     assert "call_id" in catalog["sources"]["source.gglake.silver.care_calls"]["columns"]
 
