@@ -1,4 +1,4 @@
-# The two commands: `make run` (generate → ingest → features → train → score, embedded engine) and `make test`.
+# The two commands: `make run` (generate, then `gglake pipeline`: ingest → gates → features → model → scores → dbt → gold gate, embedded engine) and `make test`.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -11,8 +11,6 @@ RESIDENTS ?= 400
 DAYS ?= 60
 START ?= 2026-09-01
 SEED ?= 42
-END := $(shell $(PYTHON) -c "import datetime as d; print(d.date.fromisoformat('$(START)') + d.timedelta(days=$(DAYS) - 1))")
-SCORE_FROM := $(shell $(PYTHON) -c "import datetime as d; print(d.date.fromisoformat('$(END)') - d.timedelta(days=6))")
 
 .PHONY: install run test bench lint clean
 
@@ -26,14 +24,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 run: install
 	$(BIN)/gglake generate --out $(LANDING) --residents $(RESIDENTS) --days $(DAYS) --start $(START) --seed $(SEED)
-	$(BIN)/gglake ingest --landing $(LANDING)
-	$(BIN)/gglake quality --layer bronze --layer silver --date $(END)
-	$(BIN)/gglake features --start $(START) --end $(END)
-	$(BIN)/gglake quality --layer features --date $(END)
-	$(BIN)/gglake train --if-missing
-	$(BIN)/gglake score --date $(SCORE_FROM) --end $(END)
-	$(BIN)/gglake dbt build
-	$(BIN)/gglake quality --layer gold --date $(END)
+	$(BIN)/gglake pipeline --landing $(LANDING) --start $(START) --days $(DAYS)
 	$(BIN)/gglake tables
 
 test: install lint

@@ -444,21 +444,56 @@ def model_card(as_json: bool) -> None:
 @click.option("--wait", "wait_seconds", default=0.0, show_default=True, type=click.FloatRange(0), help=WAIT_HELP)
 def score(score_date, end_date, wait_seconds: float) -> None:
     """Score every resident for a day (or a range) into gold.risk_scores; 주의 and above into gold.risk_alerts."""
-    from models.scoring import score as run
+    from gglake.pipeline import new_run_id, score_day
 
     settings = Settings.from_env()
     day, last = score_date.date(), (end_date or score_date).date()
     if last < day:
         raise click.BadParameter(f"--end {last} is before --date {day}")
+    run_id = new_run_id("score")
     while day <= last:
-        r = run(settings, day, wait_seconds=wait_seconds)
-        grades = ", ".join(f"{grade} {n:,}" for grade, n in r["grades"].items())
-        steps = ", ".join(f"{step} {n:,}" for step, n in r["next_steps"].items()) or "none"
-        out.print(
-            f"{r['score_date']}: {r['rows']:,} residents scored with model {r['model_version']}: {grades}; "
-            f"{r['alerts']:,} alerts (next steps: {steps})"
-        )
+        _print_score(score_day(settings, day, run_id, wait_seconds))
         day += timedelta(days=1)
+
+
+def _print_score(r) -> None:
+    grades = ", ".join(f"{grade} {n:,}" for grade, n in r.grades.items())
+    steps = ", ".join(f"{step} {n:,}" for step, n in r.next_steps.items()) or "none"
+    out.print(
+        f"{r.score_date}: {r.rows:,} residents scored with model {r.model_version}: {grades}; "
+        f"{r.alerts:,} alerts (next steps: {steps})"
+    )
+
+
+@main.command("pipeline")
+@click.option("--landing", required=True, help="Landing folder (or object-store URL) to ingest from.")
+@click.option("--start", required=True, type=click.DateTime(["%Y-%m-%d"]), help="First day of features (KST).")
+@click.option("--days", required=True, type=click.IntRange(1), help="Days in the range, from --start.")
+@click.option(
+    "--score-days",
+    default=7,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Score the last this many days of the range.",
+)
+def pipeline_command(landing: str, start, days: int, score_days: int) -> None:
+    """Catch up a date range in one go: ingest, gates, features, model (if none), scores, dbt, gold gate."""
+    from gglake.pipeline import catch_up
+
+    began = time.perf_counter()
+    first = start.date()
+    result = catch_up(Settings.from_env(), landing, first, first + timedelta(days=days - 1), score_days_back=score_days)
+    i, f, m = result.ingest, result.features, result.model
+    out.print(f"ingest {i.batch_id}: {i.new_files:,} new files ({i.failed_files:,} rejected), {i.rows_landed:,} rows")
+    out.print(f"features {f.start} … {f.end}: {f.rows:,} rows for {f.residents:,} residents on the {f.device.upper()}")
+    out.print(f"model {m.model_version} ({'trained' if m.trained else 'existing'})")
+    for r in result.scores:
+        _print_score(r)
+    if result.dbt:
+        out.print(f"dbt {result.dbt.command}: " + ", ".join(f"{n} {s}" for s, n in sorted(result.dbt.counts.items())))
+    for g in result.gates:
+        out.print(f"gate {g.layer}: passed ({g.checks} checks, {g.warnings} warnings)")
+    out.print(f"done in {time.perf_counter() - began:.1f} s")
 
 
 @main.command("dbt")

@@ -23,6 +23,7 @@ from pathlib import Path
 from gglake import delta
 from gglake.catalog import GOLD_MARTS, TABLES, Table
 from gglake.districts import DISTRICTS
+from gglake.engine import endpoint
 from gglake.settings import ConfigError, Settings
 
 DBT_DIR = Path(__file__).resolve().parent.parent / "dbt"
@@ -190,36 +191,6 @@ def drop_marts(settings: Settings) -> list[str]:
 
 
 @contextmanager
-def _spark_remote(settings: Settings) -> Iterator[str]:
-    """SPARK_REMOTE for dbt: the configured server, or an embedded Sail server for the duration."""
-    if settings.spark_remote:
-        yield settings.spark_remote
-        return
-    os.environ.setdefault("RUST_LOG", "warn,sail_common::actor=error")
-    from pysail.spark import SparkConnectServer
-
-    server = SparkConnectServer(ip="127.0.0.1", port=0)
-    server.start(background=True)
-    try:
-        host, port = server.listening_address
-        yield f"sc://{host}:{port}"
-    finally:
-        _stop_dbt_session()  # stop the client first: stopping Sail under a live session can hang
-        server.stop()
-
-
-def _stop_dbt_session() -> None:
-    """dbt-spark's session is pyspark's process-wide default: drop it so the next run starts clean."""
-    try:
-        from pyspark.sql.connect.session import SparkSession
-    except ImportError:  # pragma: no cover
-        return
-    for session in (SparkSession.getActiveSession(), getattr(SparkSession, "_default_session", None)):
-        if session is not None:
-            session.stop()
-
-
-@contextmanager
 def _env(**values: str) -> Iterator[None]:
     saved = {k: os.environ.get(k) for k in values}
     os.environ.update(values)
@@ -269,17 +240,13 @@ def run_dbt_commands(
     results: list[DbtResult] = []
     with (
         _env(DBT_SEND_ANONYMOUS_USAGE_STATS="False", DBT_PROFILES_DIR=str(DBT_DIR)),
-        _spark_remote(settings) as remote,
+        endpoint(settings) as remote,  # dbt-spark's session method builds its session on SPARK_REMOTE
         _env(SPARK_REMOTE=remote, **_storage_env(settings)),
     ):
-        try:
-            for command in commands:
-                extra = list(extra_args) if command == commands[-1] else []
-                res = dbtRunner().invoke([*command.split(), *common, *extra])
-                results.append(_result(command, res))
-        finally:
-            if settings.spark_remote:
-                _stop_dbt_session()
+        for command in commands:
+            extra = list(extra_args) if command == commands[-1] else []
+            res = dbtRunner().invoke([*command.split(), *common, *extra])
+            results.append(_result(command, res))
     return results
 
 

@@ -110,19 +110,6 @@ def _json(value) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
-def _collect_dead_sessions() -> None:
-    """Finalise unreachable Spark Connect sessions now, before this gate sends queries.
-
-    pyspark 4.0's `SparkSession.__del__` closes its client, which shuts down the *class-wide* ReleaseExecute
-    thread pool. When the garbage collector happens to finalise an old session (e.g. one a previous
-    `spark_session()` stopped) in the middle of a later query, that query fails with "cannot schedule new
-    futures after shutdown". Collecting garbage up front runs those finalisers at a safe point.
-    """
-    import gc
-
-    gc.collect()
-
-
 # --- GX context ---------------------------------------------------------------------------------------------
 def _store_backend(settings: Settings, *parts: str) -> dict:
     """A GX store backend under the lakehouse root: a folder, or an S3 prefix for s3:// homes."""
@@ -416,17 +403,13 @@ def run_gate(
     if spark is None:
         from gglake.engine import spark_session
 
-        try:
-            with spark_session(settings) as session:
-                return run_gate(
-                    settings, layer, run_date, session, tables=tables, record=record, docs=docs, raise_on_failure=raise_on_failure
-                )
-        finally:
-            _collect_dead_sessions()
+        with spark_session(settings) as session:
+            return run_gate(
+                settings, layer, run_date, session, tables=tables, record=record, docs=docs, raise_on_failure=raise_on_failure
+            )
 
     from great_expectations.core.run_identifier import RunIdentifier
 
-    _collect_dead_sessions()
     began = time.perf_counter()
     checked_at = datetime.now(UTC)
     run_id = f"{layer}-{run_date or 'latest'}-{checked_at:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"

@@ -360,3 +360,25 @@ def test_positive_minimum_counts_residents_not_rows():
     _check_positives(rows(MIN_POSITIVE_RESIDENTS, 1), window)
     with pytest.raises(ValueError, match=f"found {MIN_POSITIVE_RESIDENTS - 1} \\({7 * (MIN_POSITIVE_RESIDENTS - 1)} positive"):
         _check_positives(rows(MIN_POSITIVE_RESIDENTS - 1, 7), window)  # plenty of positive rows, too few residents
+
+
+def test_catch_up_runs_every_step_in_order_and_returns_typed_results(trained, tmp_path):
+    import shutil
+
+    from gglake.pipeline import CatchUpResult, catch_up
+
+    source, landing, card = trained
+    home = tmp_path / "lake"
+    shutil.copytree(source.home, home)
+    settings = make_settings(home)
+    result = catch_up(settings, str(landing), START, END, "catch-up-test", score_days_back=3)
+    assert isinstance(result, CatchUpResult)
+    assert result.ingest.new_files == 0  # the fixture ingested this landing already
+    assert result.features.rows == _features(settings).height and result.features.end == END
+    assert result.model.model_version == card["model_version"] and not result.model.trained
+    assert [s.score_date for s in result.scores] == [END - timedelta(days=2), END - timedelta(days=1), END]
+    assert all(s.rows > 0 and sum(s.grades.values()) == s.rows for s in result.scores)
+    assert result.dbt is not None and result.dbt.counts.get("pass", 0) > 50
+    assert [g.layer for g in result.gates] == ["bronze", "silver", "features", "gold"]
+    scored = {r["score_date"] for r in _table(settings, "gold.risk_scores")}
+    assert {s.score_date for s in result.scores} <= scored

@@ -1,0 +1,185 @@
+"""The pipeline's steps, each in one place.
+
+Every step is one typed function taking the settings, the logical date or data interval and a run id;
+it returns a small typed result (counts, versions: what an orchestrator may pass on) and raises on
+failure — an unbalanced batch, a critical quality gate, a failed dbt node, a lease another run holds.
+The CLI, the Makefile (through the CLI), the orchestrator's tasks and the tests call these functions;
+`catch_up` is the one place that orders them for a whole date range.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from gglake.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# How many of the last days a catch-up scores (the care centre's look-back on a fresh lakehouse).
+SCORE_DAYS = 7
+
+
+def new_run_id(step: str) -> str:
+    return f"{step}-{datetime.now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    batch_id: str
+    new_files: int
+    failed_files: int
+    rows_landed: int
+    tables: int  # (batch, bronze table) pairs refined and reconciled
+
+
+@dataclass(frozen=True)
+class GateOutcome:
+    layer: str
+    run_id: str
+    checks: int
+    warnings: int
+
+
+@dataclass(frozen=True)
+class FeaturesResult:
+    start: date
+    end: date
+    rows: int
+    residents: int
+    device: str
+
+
+@dataclass(frozen=True)
+class ModelResult:
+    model_version: str
+    trained: bool  # False: a current model existed and was kept
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    score_date: date
+    model_version: str
+    rows: int
+    alerts: int
+    grades: dict[str, int]
+    next_steps: dict[str, int]
+
+
+@dataclass(frozen=True)
+class DbtOutcome:
+    command: str
+    counts: dict[str, int]
+
+
+@dataclass
+class CatchUpResult:
+    ingest: IngestResult
+    features: FeaturesResult
+    model: ModelResult
+    scores: list[ScoreResult] = field(default_factory=list)
+    dbt: DbtOutcome | None = None
+    gates: list[GateOutcome] = field(default_factory=list)
+
+
+def ingest_feeds(
+    settings: Settings,
+    landing: str,
+    run_id: str,
+    *,
+    feeds: Sequence[str] | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    wait_seconds: float = 0.0,
+) -> IngestResult:
+    """Land and refine `feeds` (default all) for the data interval [start, end) (default: everything new)."""
+    from spark_jobs.ingest import ingest
+
+    summary = ingest(settings, landing, feeds=feeds, start=start, end=end, run_id=run_id, wait_seconds=wait_seconds)
+    return IngestResult(
+        summary.batch_id,
+        summary.new_files,
+        len(summary.failed_files),
+        sum(r.rows_landed for r in summary.runs),
+        len(summary.runs),
+    )
+
+
+def quality_gate(settings: Settings, layer: str, day: date | None, run_id: str, spark=None) -> GateOutcome:
+    """Run one layer's Great Expectations gate for the day; raises QualityGateFailed on a critical failure."""
+    from quality.gates import run_gate
+
+    result = run_gate(settings, layer, day, spark, docs=True)
+    log.info("%s: gate %s passed (%s)", run_id, layer, result.run_id)
+    return GateOutcome(layer, result.run_id, len(result.results), len(result.warnings))
+
+
+def build_features(settings: Settings, start: date, end: date, run_id: str, device: str = "auto") -> FeaturesResult:
+    from models.features import build_features as build
+
+    run = build(settings, start, end, device, run_id=run_id)
+    return FeaturesResult(run.start, run.end, run.rows, run.residents, run.device)
+
+
+def train_if_needed(settings: Settings, run_id: str, *, retrain: bool = False) -> ModelResult:
+    """Train the risk model unless a current one exists (or `retrain`); raises when labels are too few."""
+    from models.card import current_version, model_exists
+    from models.train import train
+
+    if model_exists(settings) and not retrain:
+        return ModelResult(current_version(settings), trained=False)
+    card = train(settings)
+    log.info("%s: trained model %s", run_id, card["model_version"])
+    return ModelResult(card["model_version"], trained=True)
+
+
+def score_day(settings: Settings, day: date, run_id: str, wait_seconds: float = 0.0) -> ScoreResult:
+    from models.scoring import score
+
+    r = score(settings, day, run_id=run_id, wait_seconds=wait_seconds)
+    return ScoreResult(day, r["model_version"], r["rows"], r["alerts"], r["grades"], r["next_steps"])
+
+
+def score_days(settings: Settings, start: date, end: date, run_id: str, wait_seconds: float = 0.0) -> list[ScoreResult]:
+    if end < start:
+        raise ValueError(f"end {end} is before start {start}")
+    days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    return [score_day(settings, day, run_id, wait_seconds) for day in days]
+
+
+def dbt_build(settings: Settings, run_id: str, select: str | None = None) -> DbtOutcome:
+    """`dbt build` of the gold marts on the engine; raises DbtBuildError naming the failed nodes."""
+    from gglake.dbt_runner import run_dbt
+
+    result = run_dbt("build", settings, ["--select", select] if select else [])
+    return DbtOutcome(result.command, dict(result.counts))
+
+
+def catch_up(
+    settings: Settings,
+    landing: str,
+    start: date,
+    end: date,
+    run_id: str | None = None,
+    *,
+    score_days_back: int = SCORE_DAYS,
+) -> CatchUpResult:
+    """Everything for the days [start, end] in order: ingest → bronze/silver gates → features → gate →
+    model (trained if none) → scores of the last `score_days_back` days → dbt → gold gate."""
+    from gglake.engine import spark_session
+
+    run_id = run_id or new_run_id("catch-up")
+    ingested = ingest_feeds(settings, landing, run_id)
+    gates = []
+    with spark_session(settings) as spark:
+        gates += [quality_gate(settings, layer, end, run_id, spark) for layer in ("bronze", "silver")]
+    features = build_features(settings, start, end, run_id)
+    gates.append(quality_gate(settings, "features", end, run_id))
+    model = train_if_needed(settings, run_id)
+    scores = score_days(settings, max(start, end - timedelta(days=score_days_back - 1)), end, run_id)
+    dbt = dbt_build(settings, run_id)
+    gates.append(quality_gate(settings, "gold", end, run_id))
+    return CatchUpResult(ingested, features, model, scores, dbt, gates)
