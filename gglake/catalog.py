@@ -511,6 +511,22 @@ GOLD_RISK: tuple[Table, ...] = (
 # dbt owns the gold marts' schemas and docs (dbt/models/marts/_marts.yml); they are listed here so
 # every session registers them and `gglake tables` shows them.
 DBT_PROJECT = Path(__file__).resolve().parent.parent / "dbt"
+
+
+def _mart_keys() -> dict[str, tuple[str, ...]]:
+    """Each mart's grain key as dbt declares it: the first column with a `unique` test in _marts.yml."""
+    import yaml
+
+    doc = yaml.safe_load((DBT_PROJECT / "models" / "marts" / "_marts.yml").read_text(encoding="utf-8"))
+    keys: dict[str, tuple[str, ...]] = {}
+    for model in doc.get("models", []):
+        unique = [c["name"] for c in model.get("columns", []) if "unique" in (c.get("data_tests") or [])]
+        if unique:
+            keys[model["name"]] = (unique[0],)
+    return keys
+
+
+MART_KEYS = _mart_keys()
 PUBLIC_MARTS = frozenset({"dim_districts", "districts", "dim_companies", "kpi_industry_quarterly", "mart_policy_popularity"})
 GOLD_MARTS: tuple[Table, ...] = tuple(
     Table(
@@ -518,6 +534,7 @@ GOLD_MARTS: tuple[Table, ...] = tuple(
         (),
         "public" if path.stem in PUBLIC_MARTS else "pseudonymised",
         f"dbt {kind}: see dbt/{path.relative_to(DBT_PROJECT)}",
+        keys=MART_KEYS.get(path.stem, ()),
     )
     for kind, folder in (("mart", "models/marts"), ("seed", "seeds"))
     for path in sorted((DBT_PROJECT / folder).glob("*.sql" if kind == "mart" else "*.csv"))

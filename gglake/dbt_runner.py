@@ -123,6 +123,18 @@ def generated_files() -> dict[Path, str]:
     return {SOURCES_FILE: sources_yaml(), DISTRICTS_SEED: districts_csv()}
 
 
+def rule_vars() -> dict:
+    """The care rules dbt's SQL and tests use, declared once in models/rules.py and passed as dbt vars."""
+    from models import rules
+
+    return {
+        "risk_grades": list(rules.GRADES),
+        "alert_grades": list(rules.ALERT_GRADES),
+        "escalation_steps": list(rules.ESCALATION_LADDER),
+        "home_visit_unanswered_streak": rules.HOME_VISIT_UNANSWERED_STREAK,
+    }
+
+
 def stale_generated_files() -> list[Path]:
     return [p for p, text in generated_files().items() if not p.exists() or p.read_text(encoding="utf-8") != text]
 
@@ -233,7 +245,7 @@ def run_dbt_commands(
     if "--full-refresh" in extra_args:
         drop_marts(settings)
     existing = existing_tables(settings)
-    dbt_vars = json.dumps({"lakehouse_home": settings.home, "existing_tables": existing})
+    dbt_vars = json.dumps({"lakehouse_home": settings.home, "existing_tables": existing, **rule_vars()})
     common = ["--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR), "--vars", dbt_vars]
     from dbt.cli.main import dbtRunner
 

@@ -138,6 +138,8 @@ def needs_home_visit(consecutive_unanswered: int) -> bool:
 
 # --- Grades (Korean public alert scale) and overrides ---------------------------------------------------
 GRADES = ("정상", "관심", "주의", "경계", "심각")  # normal, attention, caution, warning, serious
+ALERT_FROM = "주의"  # 주의 and above become alerts with a next step on the escalation ladder
+ALERT_GRADES = GRADES[GRADES.index(ALERT_FROM) :]
 DEFAULT_THRESHOLDS = (0.05, 0.15, 0.30, 0.50)  # p < 0.05 정상, < 0.15 관심, < 0.30 주의, < 0.50 경계, else 심각
 DEFAULT_NO_ACTIVITY_HOURS = 12.0
 

@@ -42,7 +42,6 @@ log = logging.getLogger(__name__)
 SCORES = table("gold.risk_scores")
 RISK_LEASE = "gold:risk"  # one scoring run at a time writes the score/alert pair
 ALERTS = table("gold.risk_alerts")
-ALERT_FROM = "주의"
 TOP_FACTORS = 3
 
 
@@ -128,7 +127,7 @@ def score(settings: Settings, score_date: date, *, run_id: str | None = None, wa
     factors = top_factors(contrib, names, raw_rows, x)
     keys = frame["resident_key"].to_list()
 
-    alert_at = rules.grade_rank(ALERT_FROM)
+    alert_at = rules.grade_rank(rules.ALERT_FROM)
     alerted = [rules.grade_rank(g) >= alert_at for g, _ in graded]
     steps = [rules.next_step(g, flags) if a else None for (g, flags), a in zip(graded, alerted)]
     scores = pa.table(

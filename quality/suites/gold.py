@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from gglake.catalog import table
-from models.rules import ESCALATION_LADDER, GRADES
+from gglake.catalog import GOLD_MARTS, table
+from models.rules import ALERT_GRADES, ESCALATION_LADDER, GRADES
 from quality.builders import (
     between,
     columns_match,
@@ -44,7 +44,7 @@ RISK_ALERTS = TableSuite(
         *key_checks(table("gold.risk_alerts").keys),
         *not_null(("resident_key", "score_date", "grade", "next_step")),
         between("probability", 0, 1),
-        in_set("grade", GRADES[2:]),  # 주의 and above
+        in_set("grade", ALERT_GRADES),
         in_set("next_step", ESCALATION_LADDER),
         unexpected_rows(
             "alert_has_score",
@@ -62,22 +62,11 @@ register(RISK_SCORES, RISK_ALERTS)
 
 # dbt marts (schemas and tests live in dbt/models/marts/_marts.yml): the gate re-checks each mart's
 # grain key so a duplicated or missing key stops the pipeline even when dbt's own tests were skipped.
-MART_KEYS = {
-    "dim_districts": "district_code",
-    "dim_residents": "resident_version_key",
-    "dim_companies": "company_version_key",
-    "fct_care_calls_daily": "district_day_key",
-    "fct_vitals_daily": "district_day_metric_key",
-    "fct_risk_daily": "district_day_key",
-    "fct_alert_response": "alert_id",
-    "kpi_care_monthly": "district_month_key",
-    "kpi_industry_quarterly": "quarter_complex_sector_key",
-    "mart_policy_popularity": "ranking_day_keyword_key",
-}
 MART_RANGES = {"fct_care_calls_daily": [between("answer_rate", 0, 1, scope="table")]}
 register(
     *(
-        keys_suite(f"gold.{mart}", (key,), location=f"gold/{mart}", extra=MART_RANGES.get(mart, ()))
-        for mart, key in MART_KEYS.items()
+        keys_suite(mart.name, mart.keys, location=mart.relative_path, extra=MART_RANGES.get(mart.short_name, ()))
+        for mart in GOLD_MARTS
+        if mart.keys  # the grain key dbt declares in _marts.yml (the districts seed has none)
     )
 )

@@ -63,7 +63,8 @@ final as (
         streaked.escalation,
         coalesce(streaked.escalation, 'none') != 'none' as is_escalated,
         streaked.unanswered_streak,
-        streaked.unanswered_streak = 3 as reaches_unanswered_streak_3
+        streaked.unanswered_streak
+        = {{ var('home_visit_unanswered_streak') }} as reaches_unanswered_streak_3
     from streaked
     left join versions
         on

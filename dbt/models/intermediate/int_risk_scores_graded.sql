@@ -29,11 +29,9 @@ ranked as (
     select
         *,
         case grade
-            when '정상' then 0
-            when '관심' then 1
-            when '주의' then 2
-            when '경계' then 3
-            when '심각' then 4
+            {%- for grade in var('risk_grades') %}
+            when '{{ grade }}' then {{ loop.index0 }}
+            {%- endfor %}
         end as grade_rank
     from scores
 
@@ -49,7 +47,9 @@ final as (
         ranked.model_grade,
         ranked.grade,
         ranked.grade_rank,
-        coalesce(ranked.grade_rank >= 2, false) as is_alert,
+        coalesce(
+            ranked.grade_rank >= {{ var('risk_grades').index(var('alert_grades')[0]) }}, false
+        ) as is_alert,
         ranked.rule_flags
     from ranked
     left join versions
