@@ -393,6 +393,29 @@ AUDIT: tuple[Table, ...] = (
         "Fingerprint of the pseudonym key the lakehouse's resident keys were made with (never the key itself).",
         keys=("fingerprint",),
     ),
+    Table(
+        "audit.maintenance_runs",
+        (
+            ("run_id", "string"),
+            ("table_name", "string"),
+            ("files_before", "bigint"),  # active data files of the current version
+            ("bytes_before", "bigint"),
+            ("files_after", "bigint"),
+            ("bytes_after", "bigint"),
+            ("files_compacted", "bigint"),  # compaction: small files rewritten …
+            ("files_added", "bigint"),  # … into these
+            ("files_vacuumed", "bigint"),  # unreferenced files older than the retention, deleted
+            ("version_before", "bigint"),
+            ("version_after", "bigint"),
+            ("retention_days", "int"),
+            ("started_at", "timestamp"),
+            ("finished_at", "timestamp"),
+            ("error", "string"),  # set when this table's maintenance failed (the others still ran)
+        ),
+        "public",
+        "One row per table and maintenance run: compaction, vacuum and checkpoint, files and bytes before and after.",
+        keys=("run_id", "table_name"),
+    ),
 )
 
 

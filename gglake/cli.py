@@ -515,6 +515,48 @@ def dbt_command(command: str, select: str | None, full_refresh: bool) -> None:
     out.print(result.summary())
 
 
+@main.command("maintain")
+@click.option(
+    "--retention-days",
+    default=30,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Keep time travel (files of older versions) for this many days; vacuum deletes what is older.",
+)
+@click.option("--table", "tables", multiple=True, help="Only this catalog table (repeatable), e.g. silver.care_calls.")
+@click.option("--wait", "wait_seconds", default=0.0, show_default=True, type=click.FloatRange(0), help=WAIT_HELP)
+def maintain_command(retention_days: int, tables: tuple[str, ...], wait_seconds: float) -> None:
+    """Compact small files, vacuum unreferenced ones past the retention and checkpoint every table (or --table);
+    one row per table in audit.maintenance_runs."""
+    from gglake.catalog import table
+    from gglake.pipeline import maintain, new_run_id
+
+    for name in tables:
+        try:
+            table(name)
+        except KeyError as exc:
+            raise click.BadParameter(str(exc.args[0]), param_hint="--table") from None
+    result = maintain(
+        Settings.from_env(),
+        new_run_id("maintain"),
+        retention_days=retention_days,
+        tables=tables or None,
+        wait_seconds=wait_seconds,
+    )
+    grid = RichTable(
+        "table", "files", "MB", "vacuumed files", title=f"Maintenance {result.run_id} (retention {retention_days} days)"
+    )
+    for t in result.tables:
+        grid.add_row(
+            t.table_name,
+            f"{t.files_before:,} → {t.files_after:,}",
+            f"{t.bytes_before / 1e6:,.2f} → {t.bytes_after / 1e6:,.2f}",
+            f"{t.files_vacuumed:,}",
+        )
+    out.print(grid)
+    out.print(f"{len(result.tables)} tables in {result.seconds:.1f} s")
+
+
 @main.command()
 @click.argument("query")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(0), help="Rows to show.")

@@ -183,3 +183,31 @@ def catch_up(
     dbt = dbt_build(settings, run_id)
     gates.append(quality_gate(settings, "gold", end, run_id))
     return CatchUpResult(ingested, features, model, scores, dbt, gates)
+
+
+@dataclass(frozen=True)
+class MaintenanceResult:
+    run_id: str
+    retention_days: int
+    tables: tuple  # of spark_jobs.maintenance.TableMaintenance: files/bytes/versions before and after
+    seconds: float
+
+
+def maintain(
+    settings: Settings,
+    run_id: str,
+    *,
+    retention_days: int = 30,
+    tables: Sequence[str] | None = None,
+    wait_seconds: float = 0.0,
+) -> MaintenanceResult:
+    """Compact, vacuum (keeping `retention_days` of time travel) and checkpoint every existing table (or only
+    `tables`), each under its writer's lease; one audit.maintenance_runs row per table. Raises LeaseHeld or
+    MaintenanceFailed naming the tables that failed, after maintaining the others."""
+    import time
+
+    from spark_jobs.maintenance import maintain as run
+
+    began = time.perf_counter()
+    outcomes = run(settings, run_id, retention_days=retention_days, tables=tables, wait_seconds=wait_seconds)
+    return MaintenanceResult(run_id, retention_days, tuple(outcomes), time.perf_counter() - began)
