@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.fs as pafs
 from deltalake import CommitProperties, DeltaTable, WriterProperties, write_deltalake
-from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
+from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
 from gglake.catalog import Table
 from gglake.settings import Settings
@@ -36,15 +36,21 @@ def ensure_table(settings: Settings, table: Table) -> DeltaTable:
     existing = open_table(settings, table)
     if existing is not None:
         return existing
-    return DeltaTable.create(
-        location(settings, table),
-        schema=table.arrow_schema(),
-        partition_by=list(table.partition_by) or None,
-        mode="ignore",
-        name=table.short_name,
-        description=table.description,
-        storage_options=settings.storage_options or None,
-    )
+    try:
+        return DeltaTable.create(
+            location(settings, table),
+            schema=table.arrow_schema(),
+            partition_by=list(table.partition_by) or None,
+            mode="ignore",
+            name=table.short_name,
+            description=table.description,
+            storage_options=settings.storage_options or None,
+        )
+    except CommitFailedError:  # another process created it at the same moment ("protocol changed")
+        created = open_table(settings, table)
+        if created is None:
+            raise
+        return created
 
 
 # Row groups of ~64k rows let the engine scan one file with all its cores (one huge row group
@@ -149,10 +155,7 @@ def swap_rows(settings: Settings, table: Table, decide: Callable[[list[dict]], l
         if new_rows is None:
             return False
         if dt is None:  # create it (empty) only when there is something to write, then decide again on it
-            try:
-                ensure_table(settings, table)
-            except (CommitFailedError, DeltaError):  # another process created it at the same moment
-                pass
+            ensure_table(settings, table)
             continue
         try:
             write_deltalake(

@@ -137,9 +137,21 @@ class Settings:
 
 
 def _object_store_options() -> dict[str, str]:
-    """S3-compatible storage settings for delta-rs, taken from the standard AWS_* variables."""
+    """S3-compatible storage settings for delta-rs, taken from the standard AWS_* variables.
+
+    Leases, `delta.insert_new` and the key fingerprint are compare-and-swap commits: they exclude each other
+    only if the store refuses a second `_delta_log/N.json`. Object-store homes therefore commit with conditional
+    put (`AWS_CONDITIONAL_PUT=etag`: each log entry is a PUT with `If-None-Match: *`; AWS S3 and SeaweedFS honour
+    it, tests/test_object_store.py races real writers on SeaweedFS), set explicitly so a library default cannot
+    change it. It replaces the old `AWS_S3_ALLOW_UNSAFE_RENAME=true` default: delta-rs 1.6 ignores that flag for
+    commits, but older delta-rs committed by copy + delete under it, overwriting a concurrent commit.
+    A commit mechanism the user sets is passed through instead of the default: `AWS_CONDITIONAL_PUT` (e.g.
+    `dynamo:<table>` for a store without conditional writes), `AWS_S3_LOCKING_PROVIDER=dynamodb`,
+    `AWS_COPY_IF_NOT_EXISTS`, or `AWS_S3_ALLOW_UNSAFE_RENAME` (giving up that exclusion where it is honoured).
+    """
     names = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "AWS_ENDPOINT_URL", "AWS_ALLOW_HTTP")
-    options = {name: os.environ[name] for name in names if os.environ.get(name)}
-    if options:
-        options.setdefault("AWS_S3_ALLOW_UNSAFE_RENAME", "true")
+    commit = ("AWS_CONDITIONAL_PUT", "AWS_S3_LOCKING_PROVIDER", "DELTA_DYNAMO_TABLE_NAME", "AWS_COPY_IF_NOT_EXISTS")
+    options = {name: os.environ[name] for name in (*names, *commit, "AWS_S3_ALLOW_UNSAFE_RENAME") if os.environ.get(name)}
+    if options and not any(name in options for name in (*commit, "AWS_S3_ALLOW_UNSAFE_RENAME")):
+        options["AWS_CONDITIONAL_PUT"] = "etag"
     return options
