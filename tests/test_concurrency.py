@@ -23,6 +23,8 @@ from gglake.domain import FEEDS
 from spark_jobs.ingest import feed_sources, ingest
 from spark_jobs.landing import SOURCES
 
+pytestmark = pytest.mark.slow  # many engine processes at once: runs in CI; `pytest -m "not slow"` skips locally
+
 GGLAKE = str(Path(sys.executable).with_name("gglake"))
 RUN_LINEAGE = {"_batch_id", "_ingested_at", "_ingest_date"}  # differ between runs by design
 

@@ -362,6 +362,7 @@ def test_positive_minimum_counts_residents_not_rows():
         _check_positives(rows(MIN_POSITIVE_RESIDENTS - 1, 7), window)  # plenty of positive rows, too few residents
 
 
+@pytest.mark.slow  # a whole catch-up with dbt (~90 s)
 def test_catch_up_runs_every_step_in_order_and_returns_typed_results(trained, tmp_path):
     import shutil
 

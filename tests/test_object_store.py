@@ -32,6 +32,8 @@ import pytest
 
 from gglake.settings import _object_store_options
 
+pytestmark = pytest.mark.slow  # a real S3 server and racing processes: runs in CI, `-m "not slow"` skips locally
+
 ACCESS_KEY, SECRET_KEY, BUCKET = "gglake-test-admin", "gglake-test-secret-0123456789abcdef", "lake"
 PORTS = ("master", "master.grpc", "volume", "volume.grpc", "filer", "filer.grpc", "s3", "s3.grpc", "metrics")
 PROCS = 6
