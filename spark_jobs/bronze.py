@@ -218,12 +218,6 @@ def _walk_local(root: str, folders: Sequence[str] | None = None) -> list[_Found]
     return found
 
 
-def discover(landing: str) -> Iterator[tuple[Source, str, str]]:
-    """(source, relative path, full path) for every landing path `scan` finds, sources in landing order."""
-    for entry in scan(landing):
-        yield entry.source, entry.path, entry.full
-
-
 @dataclass(frozen=True)
 class Known:
     """What the manifest holds: (path, sha256) pairs, and (path, size) pairs to skip before hashing."""

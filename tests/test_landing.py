@@ -8,7 +8,7 @@ from datetime import datetime
 
 import pytest
 
-from spark_jobs.bronze import discover
+from spark_jobs.bronze import scan
 from spark_jobs.landing import (
     KST,
     FileRejected,
@@ -99,13 +99,13 @@ def test_file_time_comes_from_the_landing_path():
     assert file_time("elsewhere/x.csv") is None
 
 
-def test_discover_skips_generator_side_files_and_unknown_paths(tmp_path):
+def test_scan_skips_generator_side_files_and_unknown_paths(tmp_path):
     (tmp_path / "calls" / "date=2026-11-01").mkdir(parents=True)
     (tmp_path / "calls" / "date=2026-11-01" / "hyodol.csv").write_text("a\n")
     (tmp_path / "_generator").mkdir()
     (tmp_path / "_generator" / "truth.csv").write_text("a\n")
     (tmp_path / "notes.txt").write_text("hello")
-    found = [(source.name, rel) for source, rel, _ in discover(str(tmp_path))]
+    found = [(entry.source.name, entry.path) for entry in scan(str(tmp_path))]
     assert found == [("calls", "calls/date=2026-11-01/hyodol.csv")]
     with pytest.raises(FileNotFoundError):
-        list(discover(str(tmp_path / "missing")))
+        scan(str(tmp_path / "missing"))
