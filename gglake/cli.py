@@ -390,15 +390,19 @@ def features(start, end, device: str, wait_seconds: float) -> None:
 @click.option("--if-missing", is_flag=True, help="Do nothing when a current model exists.")
 def train(horizon_days: int, capacity_share: float, if_missing: bool) -> None:
     """Train the risk model on features.resident_daily and visit outcomes; write versioned artifacts and a card."""
-    from models.card import current_card, model_exists
-    from models.train import train as run
+    from gglake.pipeline import new_run_id, train_if_needed
 
-    settings = Settings.from_env()
-    if if_missing and model_exists(settings):
-        out.print(f"model {current_card(settings)['model_version']} exists; not retraining (--if-missing)")
+    model = train_if_needed(
+        Settings.from_env(),
+        new_run_id("train"),
+        retrain=not if_missing,
+        horizon_days=horizon_days,
+        capacity_share=capacity_share,
+    )
+    if not model.trained:
+        out.print(f"model {model.model_version} exists; not retraining (--if-missing)")
         return
-    card = run(settings, horizon_days=horizon_days, capacity_share=capacity_share)
-    _print_metrics(card)
+    _print_metrics(model.card)
 
 
 def _print_metrics(card: dict) -> None:

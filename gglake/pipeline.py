@@ -14,8 +14,12 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from gglake.settings import Settings
+
+if TYPE_CHECKING:  # importing the step modules is left to the steps: this module stays cheap to import
+    from models.features import FeatureRun
 
 log = logging.getLogger(__name__)
 
@@ -45,18 +49,10 @@ class GateOutcome:
 
 
 @dataclass(frozen=True)
-class FeaturesResult:
-    start: date
-    end: date
-    rows: int
-    residents: int
-    device: str
-
-
-@dataclass(frozen=True)
 class ModelResult:
     model_version: str
     trained: bool  # False: a current model existed and was kept
+    card: dict | None = field(default=None, repr=False)  # the model card, when this step trained
 
 
 @dataclass(frozen=True)
@@ -78,7 +74,7 @@ class DbtOutcome:
 @dataclass
 class CatchUpResult:
     ingest: IngestResult
-    features: FeaturesResult
+    features: FeatureRun
     model: ModelResult
     scores: list[ScoreResult] = field(default_factory=list)
     dbt: DbtOutcome | None = None
@@ -117,23 +113,23 @@ def quality_gate(settings: Settings, layer: str, day: date | None, run_id: str, 
     return GateOutcome(layer, result.run_id, len(result.results), len(result.warnings))
 
 
-def build_features(settings: Settings, start: date, end: date, run_id: str, device: str = "auto") -> FeaturesResult:
+def build_features(settings: Settings, start: date, end: date, run_id: str, device: str = "auto") -> FeatureRun:
     from models.features import build_features as build
 
-    run = build(settings, start, end, device, run_id=run_id)
-    return FeaturesResult(run.start, run.end, run.rows, run.residents, run.device)
+    return build(settings, start, end, device, run_id=run_id)
 
 
-def train_if_needed(settings: Settings, run_id: str, *, retrain: bool = False) -> ModelResult:
-    """Train the risk model unless a current one exists (or `retrain`); raises when labels are too few."""
+def train_if_needed(settings: Settings, run_id: str, *, retrain: bool = False, **params) -> ModelResult:
+    """Train the risk model (with `params`: horizon_days, capacity_share) unless a current one exists (or
+    `retrain`); raises when labels are too few. The card is returned when a model was trained."""
     from models.card import current_version, model_exists
     from models.train import train
 
     if model_exists(settings) and not retrain:
         return ModelResult(current_version(settings), trained=False)
-    card = train(settings)
+    card = train(settings, **params)
     log.info("%s: trained model %s", run_id, card["model_version"])
-    return ModelResult(card["model_version"], trained=True)
+    return ModelResult(card["model_version"], trained=True, card=card)
 
 
 def score_day(settings: Settings, day: date, run_id: str, wait_seconds: float = 0.0) -> ScoreResult:
