@@ -416,6 +416,19 @@ AUDIT: tuple[Table, ...] = (
         "One row per table and maintenance run: compaction, vacuum and checkpoint, files and bytes before and after.",
         keys=("run_id", "table_name"),
     ),
+    Table(
+        "audit.publications",
+        (
+            ("run_id", "string"),  # the publishing run (an Airflow run id, or the CLI's)
+            ("release", "string"),  # risk (scores and alerts) or marts (the dbt gold marts)
+            ("table_name", "string"),
+            ("version", "bigint"),  # the Delta version released: readers time-travel to exactly this state
+            ("published_at", "timestamp"),
+        ),
+        "public",
+        "Which version of each gold table a run released to its readers (serving store, knowledge tables).",
+        keys=("run_id", "table_name"),
+    ),
 )
 
 

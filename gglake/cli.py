@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import atexit
 import json
 import logging
-import os
 import sys
-import threading
 import time
 import traceback
 from collections import Counter
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
@@ -21,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table as RichTable
 
 from gglake.domain import FEEDS
+from gglake.process import leave
 from gglake.settings import ConfigError, Settings
 
 err = Console(stderr=True)
@@ -58,7 +56,7 @@ WAIT_HELP = "Seconds to wait while another run holds the tables this one writes;
 class _Group(click.Group):
     """Expected failures become one clear line on stderr and exit code 1, not a traceback.
 
-    Run as a program (the `gglake` script, `python -m gglake.cli`), the process leaves through `_leave`.
+    Run as a program (the `gglake` script, `python -m gglake.cli`), the process leaves through `gglake.process.leave`.
     """
 
     def invoke(self, ctx: click.Context):
@@ -90,7 +88,7 @@ class _Group(click.Group):
         except BaseException:  # an unexpected error: the traceback, as the interpreter would print it
             traceback.print_exc()
             code = 1
-        _leave(code)
+        leave(code)
 
 
 def _engine_error(exc: BaseException) -> str | None:
@@ -112,28 +110,6 @@ def _exit_code(code) -> int:
         return code
     print(code, file=sys.stderr)  # sys.exit("message"): the interpreter prints it and exits 1
     return 1
-
-
-def _leave(code: int) -> None:
-    """End the process with `code` without finalising the interpreter.
-
-    delta-rs reads Parquet through a pyarrow PyFileSystem whose Python file objects are released by Arrow's
-    worker threads after `to_pyarrow_table()` has returned. When that release races with interpreter
-    finalisation, the worker's PyGILState_Ensure calls pthread_exit, the forced unwind meets a C++ noexcept
-    destructor and libstdc++ aborts ("terminate called without an active exception", exit 134) after the
-    command's output was written: delta-io/delta-rs#2184, pola-rs/polars#24169. So everything a normal exit
-    does before finalisation is done here (join non-daemon threads, atexit handlers, flush), then os._exit.
-    """
-    shutdown = getattr(threading, "_shutdown", None)  # what Py_Finalize does first: thread atexits, joins
-    if shutdown is not None:
-        shutdown()
-    atexit._run_exitfuncs()  # logging.shutdown and friends, while the interpreter is still whole
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):  # a closed pipe: the interpreter reports it as 120
-            code = code or 120
-    os._exit(code)
 
 
 @click.group(cls=_Group)
@@ -586,3 +562,85 @@ _register_plugins()
 
 if __name__ == "__main__":
     main()
+
+
+@main.group()
+def airflow() -> None:
+    """The local Airflow deployment (Sail + Airflow on 127.0.0.1): start, stop, run days, any Airflow command."""
+
+
+@airflow.command("start")
+def airflow_start() -> None:
+    """Start the Sail engine and Airflow (api-server, scheduler, dag-processor); they keep running."""
+    from gglake.deployment import Deployment
+
+    deployment = Deployment()
+    deployment.start()
+    out.print(f"Airflow UI: {deployment.url}  user admin, password: $GGLAKE_AIRFLOW_ADMIN_PASSWORD "
+              f"(or {deployment.airflow_home / 'secrets.json'}); engine {deployment.spark_remote}; stop with `make stop`")
+
+
+@airflow.command("stop")
+def airflow_stop() -> None:
+    """Stop every service `gglake airflow start` started (by PID)."""
+    from gglake.deployment import Deployment
+
+    out.print("stopped: " + (", ".join(Deployment().stop()) or "nothing was running"))
+
+
+@airflow.command("run")
+@click.option("--start", "first", required=True, type=click.DateTime(["%Y-%m-%d"]), help="First day (KST).")
+@click.option("--days", default=2, show_default=True, type=click.IntRange(1), help="Days to run.")
+@click.option("--stop/--keep-running", default=True, show_default=True, help="Stop the services afterwards.")
+def airflow_run(first, days: int, stop: bool) -> None:
+    """Run days through Airflow: every ingest DAG run of their intervals, care_risk_daily per day, then
+    gold_marts; print the DAG runs, tables and quality results. Exits 1 if a run failed."""
+    from gglake.deployment import Deployment, run_days
+    from gglake.orchestration import INGEST_DAGS
+
+    began = time.perf_counter()
+    deployment = Deployment()
+    checked_from = datetime.now(UTC)
+    try:
+        deployment.start(wait_for_dags=[*INGEST_DAGS.values(), "care_risk_daily", "gold_marts"], scheduler=False)
+        states = run_days(deployment, first.date(), days)
+    finally:
+        if stop:
+            deployment.stop()
+    grid = RichTable("DAG", "runs", "success", "failed", title=f"Airflow runs for {days} day(s) from {first:%Y-%m-%d}")
+    for dag_id, counts in states.items():
+        grid.add_row(dag_id, str(sum(counts.values())), str(counts.get("success", 0)), str(counts.get("failed", 0)))
+    out.print(grid)
+    _print_quality_since(checked_from)
+    out.print(f"Airflow part done in {time.perf_counter() - began:.0f} s; task logs under "
+              f"{deployment.airflow_home / 'logs'}; `make airflow` shows them in the UI")
+    if any(counts.get("failed") for counts in states.values()):
+        raise click.ClickException("some DAG runs failed: see the task logs (and `make airflow`)")
+
+
+def _print_quality_since(since) -> None:
+    from gglake import delta
+    from gglake.catalog import table
+
+    rows = delta.read(Settings.from_env(), table("audit.quality_results"), columns=["layer", "severity", "success", "checked_at"])
+    by_layer: Counter = Counter()
+    failed: Counter = Counter()
+    for r in rows.to_pylist():
+        if r["checked_at"] and r["checked_at"] >= since:
+            by_layer[r["layer"]] += 1
+            failed[(r["layer"], r["severity"])] += not r["success"]
+    grid = RichTable("gate", "expectations", "critical failed", "warnings", title="Quality gates run by these DAGs")
+    for layer, n in sorted(by_layer.items()):
+        grid.add_row(layer, str(n), str(failed[(layer, "critical")]), str(failed[(layer, "warning")]))
+    out.print(grid)
+
+
+@airflow.command("cli", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def airflow_cli(args: tuple[str, ...]) -> None:
+    """Any Airflow CLI command against this deployment, e.g. `gglake airflow cli dags list`."""
+    from gglake.deployment import Deployment
+
+    code = Deployment().airflow(*args, check=False, capture=False).returncode
+    if code:
+        raise click.exceptions.Exit(code)

@@ -216,7 +216,12 @@ def _env(**values: str) -> Iterator[None]:
                 os.environ[k] = v
 
 
-def run_dbt(command: str = "build", settings: Settings | None = None, extra_args: Sequence[str] = ()) -> DbtResult:
+def run_dbt(
+    command: str = "build",
+    settings: Settings | None = None,
+    extra_args: Sequence[str] = (),
+    project_dir: Path = DBT_DIR,
+) -> DbtResult:
     """Run `dbt <command>` (build, run, test, seed, docs generate, …) in-process on the engine.
 
     Views and registered tables live in the engine session, so `test` and `docs generate` first
@@ -226,27 +231,46 @@ def run_dbt(command: str = "build", settings: Settings | None = None, extra_args
     """
     commands = [command]
     if command.split()[0] in ("test", "docs"):
-        commands = ["run --select config.materialized:view", command]
-    return run_dbt_commands(commands, settings, extra_args)[-1]
+        selected = _selection(extra_args)
+        views = " ".join(f"+{t.lstrip('+')},config.materialized:view" for t in selected) or "config.materialized:view"
+        commands = [f"run --select {views}", command]
+    return run_dbt_commands(commands, settings, extra_args, project_dir)[-1]
+
+
+def _selection(args: Sequence[str]) -> list[str]:
+    """The node selection tokens of a `--select`/`-s` in dbt arguments (empty when there is none)."""
+    args = list(args)
+    for flag in ("--select", "-s"):
+        if flag in args and args.index(flag) + 1 < len(args):
+            return args[args.index(flag) + 1].split()
+    return []
 
 
 def run_dbt_commands(
-    commands: Sequence[str], settings: Settings | None = None, extra_args: Sequence[str] = ()
+    commands: Sequence[str],
+    settings: Settings | None = None,
+    extra_args: Sequence[str] = (),
+    project_dir: Path = DBT_DIR,
 ) -> list[DbtResult]:
-    """Run dbt commands one after another on one engine session; stop at the first failure."""
+    """Run dbt commands one after another on one engine session; stop at the first failure.
+
+    `project_dir` is the dbt project to run (a copy of dbt/, e.g. the one Cosmos makes per task, so
+    parallel tasks never share a target folder)."""
     settings = settings or Settings.from_env()
     stale = stale_generated_files()
     if stale:  # a run never rewrites committed files: regenerating them is a reviewed change
         names = ", ".join(str(p.relative_to(DBT_DIR.parent)) for p in stale)
         raise ConfigError(f"{names} out of date with gglake/catalog.py and gglake/districts.py: run `gglake dbt generate`")
-    if not any(name.startswith("silver.") for name in existing_tables(settings)):
+    reads_data = any(c.split()[0] not in ("parse", "ls", "list", "compile") for c in commands)
+    if reads_data and not any(name.startswith("silver.") for name in existing_tables(settings)):
         raise ConfigError(f"no silver tables under {settings.home}: run `gglake ingest` first (or set GGLAKE_HOME)")
-    extra_args = _with_upstream_views(extra_args)
+    if commands[-1].split()[0] in ("run", "build"):
+        extra_args = _with_upstream_views(extra_args)
     if "--full-refresh" in extra_args:
         drop_marts(settings)
     existing = existing_tables(settings)
     dbt_vars = json.dumps({"lakehouse_home": settings.home, "existing_tables": existing, **rule_vars()})
-    common = ["--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR), "--vars", dbt_vars]
+    common = ["--project-dir", str(project_dir), "--profiles-dir", str(DBT_DIR), "--vars", dbt_vars]
     from dbt.cli.main import dbtRunner
 
     results: list[DbtResult] = []
@@ -281,3 +305,50 @@ def _result(command: str, res) -> DbtResult:
         names = ", ".join(failed) if failed else "no node results"
         raise DbtBuildError(f"{result.summary()}; failed: {names}{detail}", failed)
     return result
+
+
+# Options of the dbt command line the runner sets itself (its profile, its vars); a caller's are dropped.
+_RUNNER_OPTIONS = ("--profiles-dir", "--profile", "--target", "--vars")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """`gglake-dbt`: the dbt command line, run on the lakehouse engine by this runner (what Airflow's Cosmos
+    tasks call for each model and test: `gglake-dbt run --select MODEL --project-dir COPY ...`)."""
+    import sys
+
+    from gglake.process import leave
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    project_dir = DBT_DIR
+    kept: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        name, _, inline = arg.partition("=")
+        if name == "--project-dir" or name in _RUNNER_OPTIONS:
+            value = inline if inline else (args[i + 1] if i + 1 < len(args) else "")
+            i += 1 if inline else 2
+            if name == "--project-dir":
+                project_dir = Path(value)
+            continue
+        kept.append(arg)
+        i += 1
+    if "--exclude" in kept and kept.index("--exclude") + 1 < len(kept):
+        # Views exist only in the session that creates them: the runner adds those a selection reads, and an
+        # exclusion of views (Cosmos passes its render exclusions on) must not take them out again.
+        i = kept.index("--exclude") + 1
+        kept[i] = " ".join(t for t in kept[i].split() if t != "config.materialized:view")
+        if not kept[i]:
+            del kept[i - 1 : i + 1]
+    first = next((j for j, a in enumerate(kept) if not a.startswith("-")), None)  # flags may come before it
+    if first is None:
+        print("usage: gglake-dbt [dbt flags] COMMAND [args]", file=sys.stderr)
+        leave(2)
+    command, extra = kept[first], kept[:first] + kept[first + 1 :]
+    try:
+        result = run_dbt(command, Settings.from_env(), extra, project_dir)
+    except (DbtBuildError, ConfigError) as exc:
+        print(f"gglake-dbt: {exc}", file=sys.stderr)
+        leave(1)
+    print(result.summary())
+    leave(0)

@@ -46,3 +46,33 @@ FEEDS: dict[str, tuple[str, ...]] = {
     "welfare": ("welfare_national", "welfare_provincial", "search_ranking"),
     "industry": ("industry",),
 }
+
+# The silver table each landing source is refined into (spark_jobs.entities builds them; an ingest DAG
+# declares its feed's tables as the Airflow assets it updates).
+SILVER_TABLES: dict[str, str] = {
+    "registry": "silver.residents",
+    "sensors": "silver.sensor_readings",
+    "calls": "silver.care_calls",
+    "visits": "silver.visit_outcomes",
+    "welfare_national": "silver.welfare_services",
+    "welfare_provincial": "silver.welfare_services",
+    "search_ranking": "silver.policy_search_ranking",
+    "industry": "silver.companies",
+}
+
+# How each feed is delivered, in KST: the interval its ingest runs cover, and whether a delivery lands for
+# every interval (so a missing folder is waited for) or only when something changed (the registry exports
+# a snapshot on the days its cohort changed; a day without one is normal).
+FEED_CADENCE: dict[str, str] = {
+    "registry": "daily",
+    "sensors": "hourly",
+    "calls": "daily",
+    "visits": "daily",
+    "welfare": "daily",
+    "industry": "quarterly",
+}
+DELIVERED_ON_CHANGE_ONLY: frozenset[str] = frozenset({"registry"})
+
+
+def feed_silver_tables(feed: str) -> tuple[str, ...]:
+    return tuple(sorted({SILVER_TABLES[source] for source in FEEDS[feed]}))

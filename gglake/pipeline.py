@@ -13,13 +13,15 @@ import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from gglake.catalog import GOLD_MARTS
 from gglake.settings import Settings
 
 if TYPE_CHECKING:  # importing the step modules is left to the steps: this module stays cheap to import
     from models.features import FeatureRun
+    from spark_jobs.ingest import LandingStatus
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +104,16 @@ def ingest_feeds(
         sum(r.rows_landed for r in summary.runs),
         len(summary.runs),
     )
+
+
+def landing_status(
+    settings: Settings, landing: str, feeds: Sequence[str], start: datetime, end: datetime
+) -> LandingStatus:
+    """Whether the interval's deliveries of `feeds` have arrived (what an orchestrator waits for) and have
+    been landed (what a consumer of their silver tables waits for)."""
+    from spark_jobs.ingest import landing_status as status
+
+    return status(settings, landing, feeds, start, end)
 
 
 def quality_gate(settings: Settings, layer: str, day: date | None, run_id: str, spark=None) -> GateOutcome:
@@ -207,3 +219,72 @@ def maintain(
     began = time.perf_counter()
     outcomes = run(settings, run_id, retention_days=retention_days, tables=tables, wait_seconds=wait_seconds)
     return MaintenanceResult(run_id, retention_days, tuple(outcomes), time.perf_counter() - began)
+
+
+# What each publishing run releases: the gold tables downstream readers (serving store, knowledge tables)
+# take, at the versions the run left them.
+RELEASES: dict[str, tuple[str, ...]] = {
+    "risk": ("gold.risk_scores", "gold.risk_alerts"),
+    "marts": tuple(mart.name for mart in GOLD_MARTS),
+}
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    release: str
+    run_id: str
+    versions: dict[str, int]  # table -> the Delta version released
+    recorded: int  # rows added to audit.publications (0 on a rerun of the same run)
+
+
+def publish(settings: Settings, release: str, run_id: str) -> PublishResult:
+    """Record, in audit.publications, the Delta version of each table of `release` as of now: the exact
+    state this run produced, which readers take (and a rerun of the run keeps its first record)."""
+    from gglake import delta
+    from gglake.catalog import table
+
+    if release not in RELEASES:
+        raise ValueError(f"unknown release {release!r}; releases: {', '.join(RELEASES)}")
+    versions = {}
+    for name in RELEASES[release]:
+        dt = delta.open_table(settings, table(name))
+        if dt is None:
+            raise RuntimeError(f"cannot publish {release}: {name} does not exist yet")
+        versions[name] = dt.version()
+    recorded = delta.insert_new(settings, table("audit.publications"), _publication_rows(release, run_id, versions))
+    log.info("%s: published %s at %s", run_id, release, versions)
+    return PublishResult(release, run_id, versions, recorded)
+
+
+def _publication_rows(release: str, run_id: str, versions: dict[str, int]):
+    import pyarrow as pa
+
+    from gglake.catalog import table
+
+    now = datetime.now(UTC)
+    rows = [
+        {"run_id": run_id, "release": release, "table_name": name, "version": v, "published_at": now}
+        for name, v in versions.items()
+    ]
+    return pa.Table.from_pylist(rows, schema=table("audit.publications").arrow_schema())
+
+
+# Errors a retry can cure: the engine or storage briefly unreachable, a commit that lost a race, a lease
+# another run holds. Everything else (bad data, a failed gate or dbt test, a bug) fails the same way again.
+_TRANSIENT_MESSAGES = ("failed to commit transaction", "connection refused", "unavailable", "failed to connect")
+
+
+def is_transient(exc: BaseException) -> bool:
+    from deltalake.exceptions import CommitFailedError
+
+    from gglake.lease import LeaseHeld
+
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, LeaseHeld | CommitFailedError | ConnectionError | TimeoutError):
+            return True
+        if type(exc).__module__.startswith(("pyspark", "grpc")) and any(m in str(exc).lower() for m in _TRANSIENT_MESSAGES):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False

@@ -183,7 +183,7 @@ def sensor_readings(settings: Settings) -> Entity:
     future = settings.future_tolerance_hours + 1  # the hour's own span plus tolerance
     return Entity(
         bronze="bronze.sensor_readings",
-        silver="silver.sensor_readings",
+        silver=domain.SILVER_TABLES["sensors"],
         fields=(
             "event_id",
             "device_id",
@@ -237,7 +237,7 @@ def sensor_readings(settings: Settings) -> Entity:
 def care_calls(settings: Settings) -> Entity:
     return Entity(
         bronze="bronze.care_calls",
-        silver="silver.care_calls",
+        silver=domain.SILVER_TABLES["calls"],
         fields=(
             "call_id",
             "resident_id",
@@ -293,7 +293,7 @@ def care_calls(settings: Settings) -> Entity:
 def visit_outcomes(settings: Settings) -> Entity:
     return Entity(
         bronze="bronze.visit_outcomes",
-        silver="silver.visit_outcomes",
+        silver=domain.SILVER_TABLES["visits"],
         fields=("visit_id", "resident_id", "visited_at", "worker_id", "reason", "outcome", "notes"),
         key_field="visit_id",
         required=("resident_id", "visited_at", "outcome"),
@@ -321,7 +321,7 @@ def registry(settings: Settings) -> Entity:
     booleans = ("living_alone", "consent")
     return Entity(
         bronze="bronze.registry_residents",
-        silver="silver.residents",
+        silver=domain.SILVER_TABLES["registry"],
         fields=(
             "resident_id",
             "name",
@@ -374,7 +374,7 @@ def registry(settings: Settings) -> Entity:
 def welfare_national(settings: Settings) -> Entity:
     return Entity(
         bronze="bronze.welfare_national",
-        silver="silver.welfare_services",
+        silver=domain.SILVER_TABLES["welfare_national"],
         fields=(
             "servId",
             "servNm",
@@ -423,7 +423,7 @@ def welfare_national(settings: Settings) -> Entity:
 def welfare_provincial(settings: Settings) -> Entity:
     return Entity(
         bronze="bronze.welfare_provincial",
-        silver="silver.welfare_services",
+        silver=domain.SILVER_TABLES["welfare_provincial"],
         fields=(
             "SVC_ID",
             "SVC_NM",
@@ -471,7 +471,7 @@ def welfare_provincial(settings: Settings) -> Entity:
 def search_ranking(settings: Settings) -> Entity:
     return Entity(
         bronze="bronze.policy_search_ranking",
-        silver="silver.policy_search_ranking",
+        silver=domain.SILVER_TABLES["search_ranking"],
         fields=("ranking_date", "rank", "keyword", "service_id", "search_count"),
         key_field="keyword",
         required=("ranking_date", "rank", "search_count"),
@@ -494,7 +494,7 @@ def search_ranking(settings: Settings) -> Entity:
 def companies(settings: Settings) -> Entity:
     return Entity(
         bronze="bronze.companies",
-        silver="silver.companies",
+        silver=domain.SILVER_TABLES["industry"],
         fields=(
             "company_id",
             "company_name",

@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from gglake import delta, lease
 from gglake.catalog import table
-from gglake.domain import FEEDS
+from gglake.domain import DELIVERED_ON_CHANGE_ONLY, FEEDS
 from gglake.engine import spark_session
 from gglake.pseudonym import verify_key
 from gglake.settings import Settings
@@ -64,6 +64,43 @@ def feed_sources(feeds: Sequence[str] | None) -> tuple[Source, ...]:
         raise ValueError(f"unknown feed {', '.join(unknown)}; feeds: {', '.join(FEEDS)}")
     names = {n for f in (feeds or FEEDS) for n in FEEDS[f]}
     return tuple(s for s in SOURCES if s.name in names)
+
+
+@dataclass(frozen=True)
+class LandingStatus:
+    """What a data interval's landing folders hold, against the manifest."""
+
+    missing_folders: tuple[str, ...]  # folders of feeds delivered every interval that hold no file yet
+    unrecorded_files: tuple[str, ...]  # files in the interval's folders that no ingest has landed yet
+
+    @property
+    def arrived(self) -> bool:
+        return not self.missing_folders
+
+    @property
+    def ingested(self) -> bool:
+        return not self.missing_folders and not self.unrecorded_files
+
+
+def landing_status(settings: Settings, landing: str, feeds: Sequence[str], start: datetime, end: datetime) -> LandingStatus:
+    """Whether the interval's deliveries of `feeds` have arrived and been landed (lists only those folders).
+
+    A feed delivered only when something changed (DELIVERED_ON_CHANGE_ONLY) never counts as missing.
+    """
+    sources = feed_sources(feeds)
+    expected = {s.name: interval_folders(s.pattern, start, end) for s in sources}
+    entries = bronze.scan(landing, [f for folders in expected.values() for f in folders])
+    on_change = {n for f in feeds if f in DELIVERED_ON_CHANGE_ONLY for n in FEEDS[f]}
+    missing = [
+        folder
+        for name, folders in expected.items()
+        if name not in on_change
+        for folder in folders
+        if not any(e.path.startswith(folder) for e in entries)
+    ]
+    sizes = bronze.known_files(settings, by_size=True).sizes
+    unrecorded = [e.path for e in entries if (e.path, e.size) not in sizes]
+    return LandingStatus(tuple(missing), tuple(unrecorded))
 
 
 def _pending(settings: Settings, sources: Sequence[Source]) -> dict[str, dict[str, list[dict]]]:
