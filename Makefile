@@ -60,7 +60,7 @@ airflow: install airflow-install
 stop:
 	$(BIN)/gglake airflow stop
 
-test: install lint
+test: install airflow-install lint
 	$(BIN)/pytest -q
 
 bench: install

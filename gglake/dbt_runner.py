@@ -311,27 +311,20 @@ def _result(command: str, res) -> DbtResult:
 _RUNNER_OPTIONS = ("--profiles-dir", "--profile", "--target", "--vars")
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """`gglake-dbt`: the dbt command line, run on the lakehouse engine by this runner (what Airflow's Cosmos
-    tasks call for each model and test: `gglake-dbt run --select MODEL --project-dir COPY ...`)."""
-    import sys
-
-    from gglake.process import leave
-
-    args = list(sys.argv[1:] if argv is None else argv)
+def cli_args(argv: Sequence[str]) -> tuple[str, list[str], Path]:
+    """(command, its arguments, project dir) of a dbt command line, without the options the runner sets."""
     project_dir = DBT_DIR
     kept: list[str] = []
     i = 0
-    while i < len(args):
-        arg = args[i]
-        name, _, inline = arg.partition("=")
+    while i < len(argv):
+        name, _, inline = argv[i].partition("=")
         if name == "--project-dir" or name in _RUNNER_OPTIONS:
-            value = inline if inline else (args[i + 1] if i + 1 < len(args) else "")
+            value = inline if inline else (argv[i + 1] if i + 1 < len(argv) else "")
             i += 1 if inline else 2
             if name == "--project-dir":
                 project_dir = Path(value)
             continue
-        kept.append(arg)
+        kept.append(argv[i])
         i += 1
     if "--exclude" in kept and kept.index("--exclude") + 1 < len(kept):
         # Views exist only in the session that creates them: the runner adds those a selection reads, and an
@@ -342,12 +335,21 @@ def main(argv: Sequence[str] | None = None) -> None:
             del kept[i - 1 : i + 1]
     first = next((j for j, a in enumerate(kept) if not a.startswith("-")), None)  # flags may come before it
     if first is None:
-        print("usage: gglake-dbt [dbt flags] COMMAND [args]", file=sys.stderr)
-        leave(2)
-    command, extra = kept[first], kept[:first] + kept[first + 1 :]
+        raise ValueError("usage: gglake-dbt [dbt flags] COMMAND [args]")
+    return kept[first], kept[:first] + kept[first + 1 :], project_dir
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """`gglake-dbt`: the dbt command line, run on the lakehouse engine by this runner (what Airflow's Cosmos
+    tasks call for each model and test: `gglake-dbt run --select MODEL --project-dir COPY ...`)."""
+    import sys
+
+    from gglake.process import leave
+
     try:
+        command, extra, project_dir = cli_args(list(sys.argv[1:] if argv is None else argv))
         result = run_dbt(command, Settings.from_env(), extra, project_dir)
-    except (DbtBuildError, ConfigError) as exc:
+    except (DbtBuildError, ConfigError, ValueError) as exc:
         print(f"gglake-dbt: {exc}", file=sys.stderr)
         leave(1)
     print(result.summary())

@@ -69,7 +69,8 @@ class Deployment:
 
     @property
     def manifest(self) -> Path:
-        return self.var / "dbt" / "manifest.json"
+        """The dbt manifest `make airflow-install` builds (an install artifact of the checkout)."""
+        return Path(os.environ.get("GGLAKE_DBT_MANIFEST") or PROJECT_ROOT / "var" / "dbt" / "manifest.json")
 
     @property
     def url(self) -> str:
@@ -113,6 +114,8 @@ class Deployment:
         schedule = (self.env_overrides.get("GGLAKE_AIRFLOW_SCHEDULE") or os.environ.get("GGLAKE_AIRFLOW_SCHEDULE")
                     or ("on" if env_name == "prod" else "off"))
         passwords = home / "passwords.json"
+        database = os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN") or f"sqlite:///{home / 'airflow.db'}"
+        sqlite = {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "gglake.orchestration.SQLITE_CONNECT_ARGS"}
         env = {
             **os.environ,
             "PATH": f"{AIRFLOW_VENV / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -127,8 +130,7 @@ class Deployment:
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "gglake.orchestration.SQLITE_CONNECT_ARGS",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": database,
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__PORT": str(self.airflow_port),
             "AIRFLOW__API__BASE_URL": self.url,
@@ -159,6 +161,7 @@ class Deployment:
             "GGLAKE_LANDING": os.environ.get("GGLAKE_LANDING") or str(PROJECT_ROOT / "landing"),
             "SPARK_REMOTE": self.spark_remote,
             "RUST_LOG": os.environ.get("RUST_LOG", "warn"),
+            **(sqlite if database.startswith("sqlite") else {}),
             **self.env_overrides,
         }
         env.pop("DBT_TARGET_PATH", None)  # each Cosmos task writes dbt's target into its own project copy
@@ -211,7 +214,7 @@ class Deployment:
         if not self.manifest.exists():
             raise ConfigError(f"no dbt manifest at {self.manifest}: run `make airflow-install`")
         home = self.airflow_home
-        home.mkdir(parents=True, exist_ok=True)
+        (home / "openlineage").mkdir(parents=True, exist_ok=True)
         passwords = home / "passwords.json"
         passwords.write_text(json.dumps({"admin": self.secrets()["GGLAKE_AIRFLOW_ADMIN_PASSWORD"]}))
         passwords.chmod(0o600)
@@ -350,8 +353,14 @@ class AirflowClient:
             "reprocess_behavior": reprocess, "max_active_runs": max_active_runs, "run_backwards": False,
         })
 
-    def trigger(self, dag_id: str, logical_date: str | None = None, run_id: str | None = None, conf: dict | None = None) -> dict:
-        body: dict = {"logical_date": logical_date, "conf": conf or {}}
+    def trigger(self, dag_id: str, logical_date: str | None = None, run_id: str | None = None, conf: dict | None = None,
+                interval: tuple[str, str] | None = None) -> dict:
+        """A manual run. Airflow gives a run triggered at `logical_date` the interval that ENDS there (the last
+        complete one); pass `interval` (start, end) to run a given data interval, whose start is then the
+        logical date, as in a scheduled or backfilled run."""
+        body: dict = {"logical_date": interval[0] if interval else logical_date, "conf": conf or {}}
+        if interval:
+            body["data_interval_start"], body["data_interval_end"] = interval
         if run_id:
             body["dag_run_id"] = run_id
         return self._request("POST", f"/api/v2/dags/{dag_id}/dagRuns", body)

@@ -166,6 +166,8 @@ def default_args(**overrides) -> dict:
         "retry_exponential_backoff": 2.0,
         "max_retry_delay": timedelta(minutes=10),
         "on_failure_callback": on_task_failure,
+        # A run's later tasks go first: started runs finish (and free their pools) before new ones start.
+        "weight_rule": "upstream",
         **overrides,
     }
 
