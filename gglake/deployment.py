@@ -77,8 +77,13 @@ class Deployment:
         return f"http://127.0.0.1:{self.airflow_port}"
 
     @property
+    def external_engine(self) -> str | None:
+        """SPARK_REMOTE given to the deployment: a cluster's Connect URL; then no Sail server is started."""
+        return self.env_overrides.get("SPARK_REMOTE") or os.environ.get("SPARK_REMOTE") or None
+
+    @property
     def spark_remote(self) -> str:
-        return f"sc://127.0.0.1:{self.sail_port}"
+        return self.external_engine or f"sc://127.0.0.1:{self.sail_port}"
 
     # -- configuration -----------------------------------------------------------------------------
 
@@ -229,14 +234,16 @@ class Deployment:
         are parsed. Without `scheduler`, nothing runs yet (queue work first, then `start()` again)."""
         self.setup()
         env = self.environment()
-        self._spawn("sail", [str(PROJECT_VENV / "bin" / "sail"), "spark", "server", "--ip", "127.0.0.1", "--port",
-                             str(self.sail_port)], env)
+        if not self.external_engine:
+            self._spawn("sail", [str(PROJECT_VENV / "bin" / "sail"), "spark", "server", "--ip", "127.0.0.1", "--port",
+                                 str(self.sail_port)], env)
         airflow = str(AIRFLOW_VENV / "bin" / "airflow")
         self._spawn("api-server", [airflow, "api-server", "--host", "127.0.0.1", "--port", str(self.airflow_port)], env)
         if scheduler:
             self._spawn("scheduler", [airflow, "scheduler"], env)
         self._spawn("dag-processor", [airflow, "dag-processor"], env)
-        _wait_port(self.sail_port, 60, self.run_dir / "sail.log")
+        if not self.external_engine:
+            _wait_port(self.sail_port, 60, self.run_dir / "sail.log")
         _wait_port(self.airflow_port, 180, self.run_dir / "api-server.log")
         client = self.client()
         deadline = time.monotonic() + 180
@@ -248,16 +255,12 @@ class Deployment:
             time.sleep(2)
 
     def stop(self) -> list[str]:
-        """Stop every service this deployment started (TERM to each process group, KILL after 20 s)."""
-        stopped = []
-        for name in (*reversed(AIRFLOW_SERVICES), "sail"):
-            pid = self.pid(name)
-            if pid is None:
-                continue
-            _stop_group(pid)
+        """Stop every service this deployment started: TERM to each one's process group, KILL after 10 s."""
+        running = {name: pid for name in (*reversed(AIRFLOW_SERVICES), "sail") if (pid := self.pid(name)) is not None}
+        _stop_groups(list(running.values()))
+        for name in running:
             self._pid_file(name).unlink(missing_ok=True)
-            stopped.append(name)
-        return stopped
+        return list(running)
 
     def status(self) -> dict[str, int | None]:
         return {name: self.pid(name) for name in ("sail", *AIRFLOW_SERVICES)}
@@ -277,22 +280,28 @@ def _wait_port(port: int, seconds: float, log: Path) -> None:
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {seconds:.0f} s; {log}:\n{tail}")
 
 
-def _stop_group(pid: int, grace: float = 20.0) -> None:
+def _alive(pgid: int) -> bool:
     try:
-        os.killpg(pid, signal.SIGTERM)
+        os.killpg(pgid, 0)
     except ProcessLookupError:
-        return
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
+        return False
+    return True
+
+
+def _stop_groups(pgids: list[int], grace: float = 10.0) -> None:
+    for pgid in pgids:
         try:
-            os.killpg(pid, 0)
+            os.killpg(pgid, signal.SIGTERM)
         except ProcessLookupError:
-            return
+            pass
+    deadline = time.monotonic() + grace
+    while any(_alive(p) for p in pgids) and time.monotonic() < deadline:
         time.sleep(0.3)
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    for pgid in filter(_alive, pgids):
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 class AirflowClient:
