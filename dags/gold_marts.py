@@ -70,6 +70,14 @@ def gold_marts():
     def publish(run_id=None) -> dict:
         return run_step("publish", release="marts", run_id=run_id)
 
+    # Seeds first: the marts read them through views, which are not rendered, so Cosmos sees no edge; a mart
+    # built while its seed is being rewritten reads an empty table.
+    nodes = list(marts.children.values())
+    for seed in (n for n in nodes if n.task_id.endswith("_seed_build")):
+        for node in nodes:
+            if node is not seed and not node.task_id.endswith("_seed_build"):
+                seed >> node
+
     silver_gate() >> marts >> gold_gate() >> publish()
 
 

@@ -153,6 +153,9 @@ def test_assets_pools_retries_and_failure_callbacks(dag_report):
         kind = "seed" if mart.short_name in seeds else "model"
         assert f"dbt.{mart.short_name}_{kind}_build" in marts, mart.name
     assert any(t.endswith("_test") for t in marts)  # tests spanning marts run as their own tasks
+    for name, node in marts.items():  # seeds are rebuilt before any mart reads them
+        if name.startswith("dbt.") and not name.endswith("_seed_build"):
+            assert "dbt.districts_seed_build" in node["upstream"], name
     assert marts["publish"]["upstream"] == ["gold_gate"]
     assert sorted(marts["publish"]["outlets"]) == sorted(m.name for m in GOLD_MARTS if m.short_name not in seeds)
     used = {t["pool"] for d in dags.values() for t in d["tasks"].values()} - {"default_pool"}
