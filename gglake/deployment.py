@@ -17,7 +17,6 @@ import secrets
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.parse
@@ -42,12 +41,6 @@ SECRETS = {
     "GGLAKE_AIRFLOW_FERNET_KEY": "the Fernet key Airflow encrypts connections and variables with",
 }
 AIRFLOW_SERVICES = ("api-server", "scheduler", "dag-processor")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -476,18 +469,3 @@ def run_days(deployment: Deployment, first: date, days: int, timeout: float = 36
         client.trigger("gold_marts")
     runs["gold_marts"] = client.wait_created(["gold_marts"], marts_from, timeout)["gold_marts"]
     return {dag_id: Counter(r["state"] for r in rs) for dag_id, rs in runs.items()}
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """`python -m gglake.deployment start|stop|status`."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    deployment = Deployment()
-    command = args[0] if args else "status"
-    if command == "start":
-        deployment.start()
-        print(f"Airflow UI: {deployment.url} (user admin; password: $GGLAKE_AIRFLOW_ADMIN_PASSWORD or "
-              f"{deployment.airflow_home / 'secrets.json'}); engine {deployment.spark_remote}")
-    elif command == "stop":
-        print("stopped: " + (", ".join(deployment.stop()) or "nothing was running"))
-    else:
-        print(json.dumps(deployment.status()))
