@@ -537,6 +537,26 @@ def maintain_command(retention_days: int, tables: tuple[str, ...], wait_seconds:
     out.print(f"{len(result.tables)} tables in {result.seconds:.1f} s")
 
 
+@main.command("publish")
+@click.option(
+    "--target",
+    help="A DuckDB file path or a postgresql:// URL (default: GGLAKE_SERVING_URL, else $GGLAKE_HOME/serving/gglake.duckdb).",
+)
+@click.option("--run-id", help="The publishing run's id (default: a new one).")
+def publish_command(target: str | None, run_id: str | None) -> None:
+    """Release the gold marts (audit.publications) and publish the serving store from them: every public
+    dataset, small cells suppressed, swapped in at once."""
+    from gglake.pipeline import new_run_id, publish
+
+    result = publish(Settings.from_env(), "marts", run_id or new_run_id("publish"), target)
+    served = result.serving
+    grid = RichTable("dataset", "rows", "suppressed cells", title=f"Serving store {served.target}")
+    for name, rows in served.rows.items():
+        grid.add_row(name, f"{rows:,}", f"{served.suppressed_cells[name]:,}")
+    out.print(grid)
+    out.print(f"{result.run_id}: {len(served.rows)} datasets published in {served.seconds:.1f} s")
+
+
 @main.command()
 @click.argument("query")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(0), help="Rows to show.")

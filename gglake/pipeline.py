@@ -20,6 +20,7 @@ from gglake.catalog import GOLD_MARTS
 from gglake.settings import Settings
 
 if TYPE_CHECKING:  # importing the step modules is left to the steps: this module stays cheap to import
+    from gglake.serving import ServingResult
     from models.features import FeatureRun
     from spark_jobs.ingest import LandingStatus
 
@@ -235,11 +236,13 @@ class PublishResult:
     run_id: str
     versions: dict[str, int]  # table -> the Delta version released
     recorded: int  # rows added to audit.publications (0 on a rerun of the same run)
+    serving: ServingResult | None = None  # the serving store written from the released marts
 
 
-def publish(settings: Settings, release: str, run_id: str) -> PublishResult:
+def publish(settings: Settings, release: str, run_id: str, serving_target: str | None = None) -> PublishResult:
     """Record, in audit.publications, the Delta version of each table of `release` as of now: the exact
-    state this run produced, which readers take (and a rerun of the run keeps its first record)."""
+    state this run produced, which readers take (and a rerun of the run keeps its first record). The marts
+    release also publishes the serving store (GGLAKE_SERVING_URL or `serving_target`) from those versions."""
     from gglake import delta
     from gglake.catalog import table
 
@@ -253,7 +256,12 @@ def publish(settings: Settings, release: str, run_id: str) -> PublishResult:
         versions[name] = dt.version()
     recorded = delta.insert_new(settings, table("audit.publications"), _publication_rows(release, run_id, versions))
     log.info("%s: published %s at %s", run_id, release, versions)
-    return PublishResult(release, run_id, versions, recorded)
+    served = None
+    if release == "marts":
+        from gglake import serving
+
+        served = serving.publish(settings, run_id, serving_target, versions)
+    return PublishResult(release, run_id, versions, recorded, served)
 
 
 def _publication_rows(release: str, run_id: str, versions: dict[str, int]):

@@ -40,6 +40,34 @@ def write_rows(settings: Settings, name: str, rows: list[dict]) -> None:
     delta.append(settings, t, pa.table({c: [r.get(c) for r in rows] for c in t.column_names}, schema=t.arrow_schema()))
 
 
+def write_risk_rows(settings: Settings, days: int = 2) -> None:
+    """Risk scores and alerts for the first `days` call days (instead of training a model): every grade,
+    alerts for 주의 and above, each with a top factor."""
+    residents = [r for r in delta.read(settings, table("silver.residents")).to_pylist() if r["is_current"]]
+    calls = delta.read(settings, table("silver.care_calls"), columns=["call_date"]).column("call_date").to_pylist()
+    grades = ["정상", "관심", "주의", "경계", "심각"]
+    factors = ["hr_z", "answer_rate_7d", "sentiment_28d"]
+    scores, alerts = [], []
+    for day in sorted(set(calls))[:days]:
+        for i, r in enumerate(residents):
+            grade = grades[i % 5]
+            common = {
+                "resident_key": r["resident_key"],
+                "score_date": day,
+                "probability": 0.01 * (i % 5),
+                "grade": grade,
+                "rule_flags": "",
+                "top_factors": json.dumps([{"feature": factors[i % 3], "value": 1.0, "contribution": 0.1}]),
+                "model_version": "t",
+            }
+            alert = {"alert_id": f"{r['resident_key'][:8]}-{day}", "next_step": "ai_call"} if i % 5 >= 2 else {}
+            scores.append({**common, "model_grade": grade, **alert})
+            if alert:
+                alerts.append({**common, **alert})
+    write_rows(settings, "gold.risk_scores", scores)
+    write_rows(settings, "gold.risk_alerts", alerts)
+
+
 def defect_log(landing: Path) -> list[dict]:
     return [
         json.loads(line)
@@ -71,3 +99,27 @@ def ingested(landing, tmp_path_factory) -> tuple[Settings, IngestSummary]:
     """One lakehouse ingested once from `landing`; read-only for the tests that use it."""
     settings = make_settings(tmp_path_factory.mktemp("lakehouse"))
     return settings, ingest(settings, str(landing))
+
+
+@pytest.fixture(scope="session")
+def served(tmp_path_factory):
+    """A lakehouse big enough for district figures above the small-cell threshold (300 residents over 10
+    days across a month end): ingested, features built, risk rows written, dbt marts built, serving store
+    published. Returns (settings, the DuckDB serving file). Read-only for the tests that use it."""
+    from datetime import timedelta
+
+    from gglake import serving
+    from gglake.dbt_runner import run_dbt
+    from gglake.pipeline import build_features
+
+    start, days = date(2026, 9, 25), 10
+    landing = tmp_path_factory.mktemp("served-landing")
+    generate(landing, 300, days, start, 11, defect_rate=0.0)
+    settings = make_settings(tmp_path_factory.mktemp("served") / "lakehouse")
+    ingest(settings, str(landing))
+    build_features(settings, start, start + timedelta(days=days - 1), "served-features")
+    write_risk_rows(settings, days=days)
+    run_dbt("build", settings)
+    target = str(Path(settings.home) / "serving" / "gglake.duckdb")
+    serving.publish(settings, "served-1", target)
+    return settings, target

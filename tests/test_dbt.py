@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from conftest import make_settings, write_rows
+from conftest import make_settings, write_risk_rows, write_rows
 
 from gglake import delta
 from gglake.catalog import GOLD_MARTS, Table, table
@@ -43,45 +43,6 @@ def _contents(settings, name: str) -> list[tuple]:
     return sorted((tuple(sorted(row.items())) for row in _mart(settings, name)), key=repr)
 
 
-def _risk_rows(settings) -> None:
-    """A few risk scores and alerts (instead of training a model): two days, every grade."""
-    residents = [r for r in delta.read(settings, table("silver.residents")).to_pylist() if r["is_current"]]
-    calls = delta.read(settings, table("silver.care_calls"), columns=["call_date"]).column("call_date").to_pylist()
-    grades = ["정상", "관심", "주의", "경계", "심각"]
-    scores, alerts = [], []
-    for day in sorted(set(calls))[:2]:
-        for i, r in enumerate(residents):
-            grade = grades[i % 5]
-            scores.append(
-                {
-                    "resident_key": r["resident_key"],
-                    "score_date": day,
-                    "probability": 0.01 * (i % 5),
-                    "model_grade": grade,
-                    "grade": grade,
-                    "rule_flags": "",
-                    "top_factors": "[]",
-                    "model_version": "t",
-                }
-            )
-            if i % 5 >= 2:
-                alerts.append(
-                    {
-                        "alert_id": f"{r['resident_key'][:8]}-{day}",
-                        "resident_key": r["resident_key"],
-                        "score_date": day,
-                        "grade": grade,
-                        "probability": 0.01 * (i % 5),
-                        "rule_flags": "",
-                        "next_step": "ai_call",
-                        "top_factors": "[]",
-                        "model_version": "t",
-                    }
-                )
-    write_rows(settings, "gold.risk_scores", scores)
-    write_rows(settings, "gold.risk_alerts", alerts)
-
-
 def test_generated_sources_and_seed_are_up_to_date():
     for path, text in generated_files().items():
         assert path.read_text(encoding="utf-8") == text, f"{path} is stale: run `gglake dbt generate`"
@@ -109,7 +70,7 @@ def built(ingested, tmp_path_factory):
     home = tmp_path_factory.mktemp("dbt") / "lakehouse"
     shutil.copytree(source.home, home)
     settings = make_settings(home)
-    _risk_rows(settings)
+    write_risk_rows(settings)
     first_result = run_dbt("build", settings)
     first = {m: _contents(settings, m) for m in MARTS}
     second_result = run_dbt("build", settings)
