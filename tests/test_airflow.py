@@ -233,6 +233,13 @@ def test_two_days_run_through_airflow(airflow_lakehouse):
     assert _audit_balanced(settings) == []
     published = delta.read(settings, table("audit.publications")).to_pylist()
     assert {r["release"] for r in published} == {"risk", "marts"}
+    # The marts' publish task wrote the serving store from the versions it released.
+    from gglake import serving
+
+    served = serving.read(serving.default_target(settings), "_publication").to_pylist()[0]
+    marts_runs = {r["run_id"] for r in published if r["release"] == "marts"}
+    assert served["run_id"] in marts_runs
+    assert serving.read(serving.default_target(settings), "care_calls_daily").num_rows > 0
     assert Path(deployment.airflow_home, "openlineage", "events.jsonl").stat().st_size > 0
 
 

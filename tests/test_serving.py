@@ -204,3 +204,17 @@ def test_the_serving_target_defaults_next_to_a_local_lakehouse(monkeypatch, tmp_
     monkeypatch.setenv("GGLAKE_SERVING_URL", "postgresql://u:secret@127.0.0.1:5432/db")
     assert serving.default_target(make_settings(tmp_path)).startswith("postgresql://")
     assert "secret" not in serving._redacted("postgresql://u:secret@127.0.0.1:5432/db")
+
+
+def test_publish_command_prints_every_dataset(served, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from gglake.cli import main
+
+    settings, _ = served
+    monkeypatch.setenv("GGLAKE_HOME", settings.home)
+    store = tmp_path / "cli.duckdb"
+    result = CliRunner().invoke(main, ["publish", "--target", str(store)])
+    assert result.exit_code == 0, result.output
+    assert "care_kpi_monthly" in result.output and f"{len(serving.DATASETS)} datasets published" in result.output
+    assert serving.read(str(store), "districts").num_rows == 31
