@@ -6,11 +6,12 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
+
+from ports import free_port
 
 
 def _bin(name: str) -> str:
@@ -18,12 +19,6 @@ def _bin(name: str) -> str:
     if not found:
         raise RuntimeError("PostgreSQL server binaries not found: apt-get install postgresql (make test does)")
     return found[-1]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _as_server_user(args: list[str]) -> list[str]:
@@ -43,7 +38,7 @@ def postgres_server():
         folder.chmod(0o755)
         shutil.chown(folder, "postgres", "postgres")
         shutil.chown(sockets, "postgres", "postgres")
-    port = _free_port()
+    port = free_port()
     run = lambda args: subprocess.run(_as_server_user(args), check=True, capture_output=True, text=True)  # noqa: E731
     run([_bin("initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8"])
     options = f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off"

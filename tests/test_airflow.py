@@ -16,6 +16,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 from deltalake import DeltaTable
+from ports import free_port
 
 from gglake import delta
 from gglake.catalog import GOLD_MARTS, TABLES, table
@@ -31,20 +32,14 @@ EXPECTED_DAGS = {*INGEST_DAGS.values(), "care_risk_daily", "gold_marts", "lakeho
 RUN_COLUMNS = {"_batch_id", "_ingested_at"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _deployment(tmp: Path, home: Path, landing: Path, **env: str) -> Deployment:
-    port = _free_port()
+    port = free_port()
     while _port_taken(port + 1):
-        port = _free_port()
+        port = free_port()
     return Deployment(
         var=tmp / "var",
         airflow_port=port,
-        sail_port=_free_port(),
+        sail_port=free_port(),
         env_overrides={
             "GGLAKE_HOME": str(home),
             "GGLAKE_LANDING": str(landing),

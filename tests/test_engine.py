@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import count, make_settings
+from ports import free_port
 
 from gglake.engine import spark_session
 from gglake.settings import Settings
@@ -33,16 +34,10 @@ def test_a_new_session_sees_every_table_by_name(ingested):
     assert keyed == count(settings, "silver.sensor_readings")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def second_server(tmp_path):
     """Another Spark Connect server, started the way an operator would: Sail's own CLI."""
-    port = _free_port()
+    port = free_port()
     log = (tmp_path / "server.log").open("w")
     env = {**os.environ, "RUST_LOG": "info"}
     proc = subprocess.Popen(
