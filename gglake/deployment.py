@@ -22,7 +22,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -81,28 +81,13 @@ class Deployment:
     # -- configuration -----------------------------------------------------------------------------
 
     def secrets(self) -> dict[str, str]:
-        env = normalise_env(self.env_overrides.get("GGLAKE_ENV") or os.environ.get("GGLAKE_ENV", "dev"))
-        given = {name: self.env_overrides.get(name) or os.environ.get(name) for name in SECRETS}
-        missing = [name for name, value in given.items() if not value]
-        if missing and env == "prod":
-            raise ConfigError(
-                "GGLAKE_ENV=prod: set " + ", ".join(f"{n} ({SECRETS[n]})" for n in missing) + " — there are no defaults in prod"
-            )
-        store = self.airflow_home / "secrets.json"
-        kept = json.loads(store.read_text()) if store.exists() else {}
         generated = {
             "GGLAKE_AIRFLOW_ADMIN_PASSWORD": lambda: secrets.token_urlsafe(18),
             "GGLAKE_AIRFLOW_SECRET_KEY": lambda: secrets.token_urlsafe(32),
             "GGLAKE_AIRFLOW_JWT_SECRET": lambda: secrets.token_urlsafe(32),
             "GGLAKE_AIRFLOW_FERNET_KEY": lambda: base64.urlsafe_b64encode(os.urandom(32)).decode(),
         }
-        for name in missing:
-            kept.setdefault(name, generated[name]())
-        if missing:
-            store.parent.mkdir(parents=True, exist_ok=True)
-            store.write_text(json.dumps(kept, indent=1))
-            store.chmod(0o600)
-        return {name: given[name] or kept[name] for name in SECRETS}
+        return service_secrets(SECRETS, generated, self.env_overrides, self.airflow_home / "secrets.json")
 
     def environment(self) -> dict[str, str]:
         """The environment of every Airflow process and task (and so of every pipeline step it runs)."""
@@ -260,6 +245,30 @@ class Deployment:
 
     def client(self) -> AirflowClient:
         return AirflowClient(self.url, "admin", self.secrets()["GGLAKE_AIRFLOW_ADMIN_PASSWORD"])
+
+
+def service_secrets(described: dict[str, str], generate: dict[str, Callable[[], str]], overrides: dict[str, str],
+                    store: Path) -> dict[str, str]:
+    """A service's secrets from `overrides` or the environment. In prod a missing one is a ConfigError (no
+    defaults); elsewhere it is generated once into `store` (mode 0600, written whole: concurrent readers never
+    see a partial file) and kept there."""
+    env = normalise_env(overrides.get("GGLAKE_ENV") or os.environ.get("GGLAKE_ENV", "dev"))
+    given = {name: overrides.get(name) or os.environ.get(name) for name in described}
+    missing = [name for name, value in given.items() if not value]
+    if missing and env == "prod":
+        raise ConfigError(
+            "GGLAKE_ENV=prod: set " + ", ".join(f"{n} ({described[n]})" for n in missing) + " — there are no defaults in prod"
+        )
+    kept = json.loads(store.read_text()) if store.exists() else {}
+    new = {name: generate[name]() for name in missing if name not in kept}
+    if new:
+        kept.update(new)
+        store.parent.mkdir(parents=True, exist_ok=True)
+        staging = store.with_name(f".{store.name}.{os.getpid()}.tmp")
+        with os.fdopen(os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
+            out.write(json.dumps(kept, indent=1))
+        os.replace(staging, store)
+    return {name: given[name] or kept[name] for name in described}
 
 
 def _wait_port(port: int, seconds: float, log: Path) -> None:

@@ -368,13 +368,17 @@ DATASETS: tuple[Dataset, ...] = (
         """select quarter_complex_sector_key, snapshot_quarter, industrial_complex, sector, companies, employees,
                   revenue_krw_mn, investment_krw_mn, startups, companies_qoq_change, employees_qoq_change,
                   revenue_qoq_change_krw_mn, investment_qoq_change_krw_mn, startups_qoq_change,
-                  employees_qoq_pct, revenue_qoq_pct
+                  employees_qoq_pct, revenue_qoq_pct,
+                  snapshot_quarter = max(snapshot_quarter) over () as is_latest_quarter
            from kpi_industry_quarterly""",
         ("quarter_complex_sector_key",),
     ),
 )
 
 _BY_NAME = {d.name: d for d in DATASETS}
+# Resident-level identifiers (and the PII columns of the restricted zone): no serving dataset may carry one.
+IDENTIFIER_COLUMNS = frozenset({"resident_key", "resident_version_key", "resident_id", "alert_id", "call_id", "visit_id",
+                                "event_id", "name", "phone", "address", "resident_number"})
 
 
 def dataset(name: str) -> Dataset:
@@ -416,6 +420,9 @@ def build(settings: Settings, versions: Mapping[str, int] | None = None) -> Buil
     tables, cells = {}, {}
     for ds in DATASETS:
         rows = _plain_numbers(con.sql(f"select * from ({ds.sql}) order by {', '.join(ds.key)}").to_arrow_table())
+        leaked = IDENTIFIER_COLUMNS & set(rows.column_names)
+        if leaked:
+            raise RuntimeError(f"serving dataset {ds.name} would publish identifiers: {', '.join(sorted(leaked))}")
         tables[ds.name], cells[ds.name] = suppress(rows, ds.resident_counts, ds.derived)
     con.close()
     return Built(tables, cells, read)

@@ -20,8 +20,6 @@ from gglake import delta, serving
 from gglake.catalog import table
 from gglake.disclosure import FLAG, SMALL_CELL, suppress
 
-IDENTIFIERS = {"resident_key", "resident_version_key", "alert_id", "call_id", "visit_id", "event_id", "name", "phone", "address"}
-
 
 def _tables(target: str) -> dict[str, pa.Table]:
     return {ds.name: serving.read(target, ds.name) for ds in serving.DATASETS}
@@ -42,7 +40,7 @@ def test_every_dataset_is_published_without_resident_identifiers(served):
     tables = _tables(target)
     assert all(t.num_rows for name, t in tables.items()), {n: t.num_rows for n, t in tables.items()}
     for name, data in tables.items():
-        assert not IDENTIFIERS & set(data.column_names), name
+        assert not serving.IDENTIFIER_COLUMNS & set(data.column_names), name
     meta = serving.read(target, "_publication").to_pylist()
     assert meta[0]["run_id"] == "served-1" and json.loads(meta[0]["versions"])["gold.fct_care_calls_daily"] >= 0
 
