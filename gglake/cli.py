@@ -572,10 +572,31 @@ def sql(query: str, limit: int) -> None:
     click.echo(result.to_string(index=False))
 
 
+@main.command("report")
+@click.option("--month", required=True, help="The month to report, YYYY-MM (e.g. 2026-10).")
+@click.option("--district", help="A district code (e.g. 41110 for 수원시): its KPIs and charts, its row highlighted.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder to write into (default: $GGLAKE_HOME/reports).",
+)
+def report_command(month: str, district: str | None, out_dir: Path | None) -> None:
+    """Build the policymakers' monthly KPI report (HTML and PDF) from the public serving store only:
+    counts below the small-cell threshold show as <5. Files: kpi-YYYY-MM[-district].html/.pdf."""
+    from gglake.report import build_report
+
+    result = build_report(Settings.from_env(), month, district, out_dir)
+    out.print(f"wrote {result.html}", soft_wrap=True)
+    out.print(f"wrote {result.pdf} ({result.pages} pages) in {result.seconds:.1f} s", soft_wrap=True)
+
+
 def _register_plugins() -> None:
+    from gglake.superset import dashboards_cli
     from quality.cli import quality  # the gate runner's command lives with the gates
 
     main.add_command(quality)
+    main.add_command(dashboards_cli)
 
 
 _register_plugins()
