@@ -7,6 +7,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 AIRFLOW_VENV := .venv-airflow
 AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed
+SUPERSET_VENV := .venv-superset
+SUPERSET_STAMP := $(SUPERSET_VENV)/.installed
+# Debian packages: Chromium (browser tests, screenshots), a Korean font and poppler (the KPI report and its
+# checks), the PostgreSQL server (the PostgreSQL serving store's tests).
+SYSTEM_PACKAGES := chromium fonts-nanum poppler-utils postgresql
 MANIFEST := var/dbt/manifest.json
 DBT_FILES := $(shell find dbt -path dbt/target -prune -o -path dbt/logs -prune -o -type f \( -name '*.sql' -o -name '*.yml' -o -name '*.csv' \) -print)
 
@@ -19,8 +24,9 @@ SEED ?= 42
 AIRFLOW_DAYS ?= 2
 HISTORY_DAYS := $(shell echo $$(( $(DAYS) - $(AIRFLOW_DAYS) )))
 AIRFLOW_START := $(shell date -d "$(START) + $(HISTORY_DAYS) days" +%F)
+REPORT_MONTH ?= $(shell date -d "$(AIRFLOW_START)" +%Y-%m)
 
-.PHONY: install airflow-install run airflow stop test bench lint clean
+.PHONY: install airflow-install superset-install system-packages run airflow dashboards superset stop test bench lint clean
 
 install: $(STAMP)
 
@@ -46,26 +52,58 @@ $(MANIFEST): $(STAMP) $(DBT_FILES)
 	mkdir -p $(dir $@)
 	DBT_TARGET_PATH=$(CURDIR)/var/dbt $(BIN)/gglake-dbt parse > var/dbt/parse.log
 
+# Superset in its own environment too (it pins its own Flask and SQLAlchemy); it reads the serving store
+# with the same DuckDB version the publisher writes with (a newer writer's file is unreadable to it).
+superset-install: $(SUPERSET_STAMP)
+
+$(SUPERSET_STAMP): constraints-superset.txt
+	$(PYTHON) -m venv $(SUPERSET_VENV)
+	$(SUPERSET_VENV)/bin/pip install --quiet --upgrade pip
+	$(SUPERSET_VENV)/bin/pip install --quiet -c constraints-superset.txt 'apache-superset[duckdb,postgres]' flask-caching rich cachetools duckdb gunicorn
+	touch $@
+
+system-packages:
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing $$missing"; \
+		$$( [ $$(id -u) = 0 ] || echo sudo ) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$( [ $$(id -u) = 0 ] || echo sudo ) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
 # History before the last AIRFLOW_DAYS days is a catch-up; those days arrive afterwards and run through Airflow.
-run: install airflow-install
+run: install airflow-install system-packages
 	$(BIN)/gglake generate --out $(LANDING) --residents $(RESIDENTS) --days $(HISTORY_DAYS) --start $(START) --seed $(SEED)
 	$(BIN)/gglake pipeline --landing $(LANDING) --start $(START) --days $(HISTORY_DAYS) --score-days 1
 	$(BIN)/gglake generate --out $(LANDING) --residents $(RESIDENTS) --days $(AIRFLOW_DAYS) --start $(AIRFLOW_START) --seed $(SEED)
 	GGLAKE_LANDING=$(LANDING) $(BIN)/gglake airflow run --start $(AIRFLOW_START) --days $(AIRFLOW_DAYS)
 	$(BIN)/gglake tables
+	$(BIN)/gglake report --month $(REPORT_MONTH)
 
 airflow: install airflow-install
 	GGLAKE_LANDING=$(LANDING) $(BIN)/gglake airflow start
 
+# Superset on 127.0.0.1 with the five dashboards, the provincial and district roles and row-level security:
+# sets Superset up (first time ~1 min), starts it, imports dashboards/bundle (idempotent). `make stop` stops it.
+dashboards: install superset-install
+	$(BIN)/gglake dashboards start
+	$(BIN)/gglake dashboards load
+
+# Publishes the serving store from the gold marts of `make run`, then the above.
+superset: install superset-install
+	$(BIN)/gglake publish
+	$(MAKE) dashboards
+
 stop:
 	$(BIN)/gglake airflow stop
+	$(BIN)/gglake dashboards stop
 
-test: install airflow-install lint
+test: install airflow-install superset-install system-packages lint
 	$(BIN)/pytest -q
 
-bench: install
+bench: install superset-install
 	$(BIN)/python -m tests.benchmarks.ingest_bench --residents $${BENCH_RESIDENTS:-1000} --days $${BENCH_DAYS:-7}
 	$(BIN)/python -m tests.benchmarks.features_bench --residents $${BENCH_FEATURE_RESIDENTS:-1000} --days $${BENCH_FEATURE_DAYS:-60}
+	$(BIN)/python -m tests.benchmarks.dashboards_bench --users $${BENCH_DASHBOARD_USERS:-4} --rounds $${BENCH_DASHBOARD_ROUNDS:-5}
 
 lint: install
 	$(BIN)/ruff check gglake sources spark_jobs models quality tests dags
