@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from gglake.files import write_atomic
 from gglake.settings import ConfigError, normalise_env
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -158,27 +159,10 @@ class Deployment:
 
     def pid(self, name: str) -> int | None:
         """The PID of a service this deployment started, if it is still running."""
-        path = self._pid_file(name)
-        if not path.exists():
-            return None
-        pid = int(path.read_text().split()[0])
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            path.unlink(missing_ok=True)
-            return None
-        return pid
+        return running_pid(self._pid_file(name))
 
     def _spawn(self, name: str, command: Sequence[str], env: dict[str, str]) -> int:
-        if (pid := self.pid(name)) is not None:
-            return pid
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        log = (self.run_dir / f"{name}.log").open("ab")
-        # A session of its own: stopping it stops its workers too (by its process group, not by name).
-        proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                cwd=PROJECT_ROOT)
-        self._pid_file(name).write_text(f"{proc.pid}\n")
-        return proc.pid
+        return spawn(self.run_dir, name, command, env, PROJECT_ROOT)
 
     def airflow(self, *args: str, check: bool = True, capture: bool = True) -> subprocess.CompletedProcess:
         """Run the Airflow CLI of this deployment."""
@@ -264,11 +248,35 @@ def service_secrets(described: dict[str, str], generate: dict[str, Callable[[], 
     if new:
         kept.update(new)
         store.parent.mkdir(parents=True, exist_ok=True)
-        staging = store.with_name(f".{store.name}.{os.getpid()}.tmp")
-        with os.fdopen(os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
-            out.write(json.dumps(kept, indent=1))
-        os.replace(staging, store)
+        write_atomic(store, json.dumps(kept, indent=1).encode(), mode=0o600)
     return {name: given[name] or kept[name] for name in described}
+
+
+def running_pid(pid_file: Path) -> int | None:
+    """The PID recorded in `pid_file` if that process still runs; a stale file is removed."""
+    if not pid_file.exists():
+        return None
+    pid = int(pid_file.read_text().split()[0])
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        pid_file.unlink(missing_ok=True)
+        return None
+    return pid
+
+
+def spawn(run_dir: Path, name: str, command: Sequence[str], env: dict[str, str], cwd: Path) -> int:
+    """Start `command` as service `name` unless it runs: its output to run_dir/<name>.log, its PID to
+    run_dir/<name>.pid. Returns the PID, the running one's if it was already up."""
+    pid_file = run_dir / f"{name}.pid"
+    if (pid := running_pid(pid_file)) is not None:
+        return pid
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with (run_dir / f"{name}.log").open("ab") as log:
+        # A session of its own: stopping it stops its workers too (by its process group, not by name).
+        proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=cwd)
+    pid_file.write_text(f"{proc.pid}\n")
+    return proc.pid
 
 
 def _wait_port(port: int, seconds: float, log: Path) -> None:

@@ -16,10 +16,8 @@ import io
 import json
 import logging
 import math
-import os
 import re
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -28,6 +26,7 @@ from zoneinfo import ZoneInfo
 
 from gglake import serving
 from gglake.disclosure import FLAG, SMALL_CELL
+from gglake.files import write_atomic
 from gglake.settings import Settings
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "dashboards" / "report"
@@ -272,8 +271,8 @@ def build_report(
     folder.mkdir(parents=True, exist_ok=True)
     stem = f"kpi-{month_start:%Y-%m}" + (f"-{district}" if district else "")
     html_path, pdf_path = folder / f"{stem}.html", folder / f"{stem}.pdf"
-    _write_atomic(html_path, html.encode("utf-8"))
-    _write_atomic(pdf_path, pdf)
+    write_atomic(html_path, html.encode("utf-8"))
+    write_atomic(pdf_path, pdf)
     return ReportResult(html_path, pdf_path, len(document.pages), time.perf_counter() - began)
 
 
@@ -771,22 +770,6 @@ def _factor_chart(rows: list[dict]) -> dict:
         f" {hidden}개 요인은 {SMALL_CELL}건 미만이라 비공개." if hidden else ""
     )
     return {"title": "경보 주요 위험요인 (top risk factors of alerts)", "note": note, "svg": _rendered(build, "factors")}
-
-
-# --- writing -----------------------------------------------------------------------------------------
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` through a temporary file and one rename: a reader sees the old file or the new."""
-    staging = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(staging, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(staging, path)
-    finally:
-        staging.unlink(missing_ok=True)
 
 
 __all__ = [

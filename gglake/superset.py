@@ -33,7 +33,7 @@ from pathlib import Path
 import click
 import yaml
 
-from gglake.deployment import _stop_groups, _wait_port, service_secrets
+from gglake.deployment import _stop_groups, _wait_port, running_pid, service_secrets, spawn
 from gglake.districts import DISTRICTS
 from gglake.settings import ConfigError, Settings
 
@@ -120,11 +120,11 @@ class Superset:
             **self.env_overrides,
         }
 
-    def superset(self, *args: str, check: bool = True, capture: bool = True) -> subprocess.CompletedProcess:
-        """Run the Superset CLI of this deployment."""
+    def superset(self, *args: str) -> subprocess.CompletedProcess:
+        """Run the Superset CLI of this deployment; RuntimeError (passwords masked) if it fails."""
         result = subprocess.run([str(SUPERSET_VENV / "bin" / "superset"), *args], env=self.environment(),
-                                cwd=self.home, capture_output=capture, text=True)
-        if check and result.returncode != 0:
+                                cwd=self.home, capture_output=True, text=True)
+        if result.returncode != 0:
             shown = [a if not a.startswith("--password=") else "--password=…" for a in args]
             raise RuntimeError(f"superset {' '.join(shown)} failed ({result.returncode}): "
                                f"{((result.stderr or '') + (result.stdout or ''))[-2000:]}")
@@ -162,34 +162,18 @@ class Superset:
         return self.var / "run"
 
     def pid(self) -> int | None:
-        path = self.run_dir / "superset.pid"
-        if not path.exists():
-            return None
-        pid = int(path.read_text().split()[0])
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            path.unlink(missing_ok=True)
-            return None
-        return pid
+        return running_pid(self.run_dir / "superset.pid")
 
     def start(self, timeout: float = 120) -> None:
         """Start Superset (gunicorn on 127.0.0.1) unless it runs; return once /health answers. Sets it up first
         when this home was never set up with this Superset version."""
         if not self._set_up():
             self.setup()
-        if self.pid() is None:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            log = self.run_dir / "superset.log"
-            command = [str(SUPERSET_VENV / "bin" / "gunicorn"), "--bind", f"127.0.0.1:{self.port}",
-                       "--workers", str(self.workers), "--worker-class", "gthread", "--threads", "4",
-                       "--timeout", "120", "--limit-request-line", "0", "--limit-request-field_size", "0",
-                       "superset.app:create_app()"]
-            with log.open("ab") as out:
-                # A session of its own: stopping it stops its workers too (by process group, never by name).
-                proc = subprocess.Popen(command, env=self.environment(), stdout=out, stderr=subprocess.STDOUT,
-                                        start_new_session=True, cwd=self.home)
-            (self.run_dir / "superset.pid").write_text(f"{proc.pid}\n")
+        command = [str(SUPERSET_VENV / "bin" / "gunicorn"), "--bind", f"127.0.0.1:{self.port}",
+                   "--workers", str(self.workers), "--worker-class", "gthread", "--threads", "4",
+                   "--timeout", "120", "--limit-request-line", "0", "--limit-request-field_size", "0",
+                   "superset.app:create_app()"]
+        spawn(self.run_dir, "superset", command, self.environment(), self.home)
         _wait_port(self.port, timeout, self.run_dir / "superset.log")
         deadline = time.monotonic() + timeout
         while True:

@@ -124,23 +124,24 @@ def test_the_chart_data_api_returns_the_gold_answer_rate_by_district(superset, s
 def test_a_district_user_sees_only_its_district_and_the_provincial_user_all_31(superset):
     admin = superset.client()
     by_district = chart_id(admin, "kpi_coverage_by_district")
+    database = _database_id(admin)
 
     district = superset.client("district_41110")
     rows = district.chart_data(by_district)
     assert [r["district_name_ko"] for r in rows] == ["수원시"]
-    sql = district.sql(_database_id(admin), "select distinct district_code from serving.care_kpi_monthly")
+    sql = district.sql(database, "select distinct district_code from serving.care_kpi_monthly")
     assert [r["district_code"] for r in sql["data"]] == ["41110"]
-    nested = district.sql(_database_id(admin), "select count(*) as n from (select * from serving.care_calls_daily) c "
+    nested = district.sql(database, "select count(*) as n from (select * from serving.care_calls_daily) c "
                                                 "where district_code <> '41110'")
     assert nested["data"] == [{"n": 0}]
     # Reading around the row filter: a table named in a string, a table the role has no dataset for.
     for around in ("select * from query_table('serving.care_kpi_monthly')", "select * from serving._publication"):
         with pytest.raises(SupersetError):
-            district.sql(_database_id(admin), around)
+            district.sql(database, around)
 
     provincial = superset.client("provincial")
     assert len({r["district_name_ko"] for r in provincial.chart_data(by_district)}) == 31
-    sql = provincial.sql(_database_id(admin), "select count(distinct district_code) as n from serving.districts")
+    sql = provincial.sql(database, "select count(distinct district_code) as n from serving.districts")
     assert sql["data"] == [{"n": 31}]
 
 
