@@ -58,32 +58,33 @@ def ensure_table(settings: Settings, table: Table) -> DeltaTable:
 WRITER = WriterProperties(max_row_group_size=65_536)
 
 
-def append(settings: Settings, table: Table, data: pa.Table) -> None:
-    """Append rows, cast to the declared schema so a drifting producer cannot change the table."""
+def _write(settings: Settings, table: Table, data: pa.Table, mode: str, predicate: str | None = None) -> None:
+    """Write rows cast to the declared schema, so a drifting producer cannot change the table."""
     ensure_table(settings, table)
     write_deltalake(
         location(settings, table),
         data.select(table.column_names).cast(table.arrow_schema()),
-        mode="append",
-        partition_by=list(table.partition_by) or None,
-        storage_options=settings.storage_options or None,
-        writer_properties=WRITER,
-    )
-
-
-def replace_where(settings: Settings, table: Table, data: pa.Table, predicate: str) -> None:
-    """Atomically replace the rows matching `predicate` (e.g. one date's partition) with `data`:
-    what makes partition-scoped jobs idempotent."""
-    ensure_table(settings, table)
-    write_deltalake(
-        location(settings, table),
-        data.select(table.column_names).cast(table.arrow_schema()),
-        mode="overwrite",
+        mode=mode,
         predicate=predicate,
         partition_by=list(table.partition_by) or None,
         storage_options=settings.storage_options or None,
         writer_properties=WRITER,
     )
+
+
+def append(settings: Settings, table: Table, data: pa.Table) -> None:
+    _write(settings, table, data, "append")
+
+
+def replace_where(settings: Settings, table: Table, data: pa.Table, predicate: str) -> None:
+    """Atomically replace the rows matching `predicate` (e.g. one date's partition) with `data`:
+    what makes partition-scoped jobs idempotent."""
+    _write(settings, table, data, "overwrite", predicate)
+
+
+def overwrite(settings: Settings, table: Table, data: pa.Table) -> None:
+    """Replace the whole table with `data` in one commit (readers see the old rows or the new, never a mix)."""
+    _write(settings, table, data, "overwrite")
 
 
 def read(settings: Settings, table: Table, columns: list[str] | None = None, filters=None) -> pa.Table:

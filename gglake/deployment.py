@@ -279,6 +279,24 @@ def spawn(run_dir: Path, name: str, command: Sequence[str], env: dict[str, str],
     return proc.pid
 
 
+def wait_for_url(url: str, accept: Callable[[int, bytes], bool], seconds: float, log: Path) -> None:
+    """Poll `url` until `accept(status, body)`; RuntimeError naming the service's log after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=10) as reply:
+                status, body = reply.status, reply.read()
+        except urllib.error.HTTPError as exc:
+            status, body = exc.code, exc.read()
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            status, body = 0, b""
+        if status and accept(status, body):
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{url} did not answer as expected within {seconds:.0f} s; see {log}")
+        time.sleep(0.5)
+
+
 def _wait_port(port: int, seconds: float, log: Path) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:

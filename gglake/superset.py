@@ -33,7 +33,7 @@ from pathlib import Path
 import click
 import yaml
 
-from gglake.deployment import _stop_groups, _wait_port, running_pid, service_secrets, spawn
+from gglake.deployment import _stop_groups, _wait_port, running_pid, service_secrets, spawn, wait_for_url
 from gglake.districts import DISTRICTS
 from gglake.settings import ConfigError, Settings
 
@@ -175,17 +175,7 @@ class Superset:
                    "superset.app:create_app()"]
         spawn(self.run_dir, "superset", command, self.environment(), self.home)
         _wait_port(self.port, timeout, self.run_dir / "superset.log")
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                with urllib.request.urlopen(f"{self.url}/health", timeout=10) as reply:
-                    if reply.read().strip() == b"OK":
-                        return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"Superset /health not OK after {timeout:.0f} s; see {self.run_dir / 'superset.log'}")
-            time.sleep(0.5)
+        wait_for_url(f"{self.url}/health", lambda status, body: body.strip() == b"OK", timeout, self.run_dir / "superset.log")
 
     def stop(self) -> bool:
         """Stop the Superset this deployment started: TERM to its process group, KILL after 10 s."""

@@ -4,7 +4,6 @@ dashboards query, and the five dashboards in headless Chromium. Slow: Superset's
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 import threading
@@ -14,6 +13,7 @@ from pathlib import Path
 import pyarrow.compute as pc
 import pytest
 import yaml
+from browser import ARTIFACTS, CHROMIUM, CHROMIUM_FLAGS
 from ports import free_port
 
 from gglake import delta, serving
@@ -24,10 +24,6 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not (SUPERSET_VENV / "bin" / "superset").exists(), reason="run `make superset-install`"),
 ]
-ARTIFACTS = Path(os.environ.get("GGLAKE_TEST_ARTIFACTS", Path(__file__).resolve().parent.parent / "var" / "test-artifacts"))
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 OCTOBER = "2026-10-01 : 2026-11-01"
 
 
