@@ -3,7 +3,8 @@
 Scheduled on the risk tables' assets (it runs after care_risk_daily updates them). The dbt graph is
 rendered from the manifest `make airflow-install` builds (parsing this file never runs dbt); each model
 and its tests are tasks, run by `gglake-dbt` (the project's dbt runner) on the deployment's engine.
-silver gate → dbt models and tests → gold gate → publish.
+silver gate → dbt models and tests → gold gate → publish → knowledge (the chatbot's policy tables and
+search index, rebuilt from the welfare policies and the popularity mart this run published).
 """
 
 from __future__ import annotations
@@ -70,6 +71,10 @@ def gold_marts():
     def publish(run_id=None) -> dict:
         return run_step("publish", release="marts", run_id=run_id)
 
+    @task(task_id="knowledge", outlets=[asset("gold.policy_documents"), asset("gold.policy_chunks")])
+    def knowledge(run_id=None) -> dict:
+        return run_step("knowledge", run_id=run_id)
+
     # Seeds first: the marts read them through views, which are not rendered, so Cosmos sees no edge; a mart
     # built while its seed is being rewritten reads an empty table.
     nodes = list(marts.children.values())
@@ -78,7 +83,7 @@ def gold_marts():
             if node is not seed and not node.task_id.endswith("_seed_build"):
                 seed >> node
 
-    silver_gate() >> marts >> gold_gate() >> publish()
+    silver_gate() >> marts >> gold_gate() >> publish() >> knowledge()
 
 
 gold_marts()

@@ -544,6 +544,76 @@ GOLD_RISK: tuple[Table, ...] = (
     ),
 )
 
+# The chatbot's knowledge tables (gglake.knowledge): public policy text and its eligibility facets, no
+# resident data. List-valued facets are comma-separated codes, as in gold.risk_scores.rule_flags.
+GOLD_KNOWLEDGE: tuple[Table, ...] = (
+    Table(
+        "gold.policy_documents",
+        (
+            ("policy_id", "string"),  # silver.welfare_services.service_key: "<source>:<source id>"
+            ("version", "int"),  # 1, 2, … : a new version each time the source text changes
+            ("content_hash", "string"),
+            ("is_current", "boolean"),  # the latest version of the policy
+            ("is_active", "boolean"),  # current, still listed by its source and its application period open
+            ("inactive_reason", "string"),  # superseded / delisted / application_closed; null when active
+            ("source", "string"),
+            ("source_id", "string"),
+            ("source_url", "string"),
+            ("notice_type", "string"),
+            ("title", "string"),
+            ("agency", "string"),
+            ("department", "string"),
+            ("summary", "string"),
+            ("target_detail", "string"),
+            ("selection_criteria", "string"),
+            ("benefit", "string"),
+            ("how_to_apply", "string"),
+            ("text", "string"),  # the clean full text, by section, that the chunks are cut from
+            ("target_groups", "string"),  # comma-separated codes (gglake.knowledge.facets.TARGET_GROUPS)
+            ("min_age", "int"),
+            ("max_age", "int"),
+            ("age_rule", "string"),  # bounded / any; null: the source states no age rule
+            ("district_scope", "string"),  # nationwide / province / district; null: not parseable
+            ("district_codes", "string"),  # comma-separated 5-digit codes for district scope
+            ("income_criterion", "string"),  # none / median_pct / bottom_pct / recipient
+            ("income_threshold_pct", "int"),
+            ("benefit_type", "string"),  # cash / voucher / medical / in_kind / service
+            ("application_methods", "string"),  # comma-separated: visit, online, phone
+            ("application_start", "date"),
+            ("application_end", "date"),
+            ("always_open", "boolean"),  # the source says applications are taken all year
+            ("unparsed_facets", "string"),  # comma-separated facets the source text did not state parseably
+            ("popularity_rank", "int"),  # best rank of the policy in the portal's latest search ranking
+            ("popularity_date", "date"),
+            ("registered_on", "date"),
+            ("last_listed", "date"),  # the latest delivery that listed it
+            ("valid_from", "timestamp"),  # when this version was built
+            ("valid_to", "timestamp"),  # when a newer version replaced it
+            ("run_id", "string"),
+        ),
+        "public",
+        "Welfare policies, notices and announcements, one row per version: clean text, eligibility facets "
+        "parsed from the source fields, popularity and whether the policy can be retrieved (is_active).",
+        keys=("policy_id", "version"),
+    ),
+    Table(
+        "gold.policy_chunks",
+        (
+            ("chunk_id", "string"),  # hash of policy id and text: the same passage keeps its id across rebuilds
+            ("policy_id", "string"),
+            ("version", "int"),
+            ("chunk_no", "int"),
+            ("sections", "string"),  # comma-separated sections the passage covers
+            ("text", "string"),  # the passage, headed by the policy title
+            ("tokens", "string"),  # Kiwi morphemes the BM25 index is built from, space-separated
+            ("run_id", "string"),
+        ),
+        "public",
+        "Passages of the current version of every policy, with their Korean tokens, for retrieval.",
+        keys=("chunk_id",),
+    ),
+)
+
 # dbt owns the gold marts' schemas and docs (dbt/models/marts/_marts.yml); they are listed here so
 # every session registers them and `gglake tables` shows them.
 DBT_PROJECT = Path(__file__).resolve().parent.parent / "dbt"
@@ -576,7 +646,9 @@ GOLD_MARTS: tuple[Table, ...] = tuple(
     for path in sorted((DBT_PROJECT / folder).glob("*.sql" if kind == "mart" else "*.csv"))
 )
 
-TABLES: tuple[Table, ...] = BRONZE + SILVER + RESTRICTED + QUARANTINE + FEATURE_TABLES + GOLD_RISK + GOLD_MARTS + AUDIT
+TABLES: tuple[Table, ...] = (
+    BRONZE + SILVER + RESTRICTED + QUARANTINE + FEATURE_TABLES + GOLD_RISK + GOLD_KNOWLEDGE + GOLD_MARTS + AUDIT
+)
 _BY_NAME = {t.name: t for t in TABLES}
 
 

@@ -592,11 +592,13 @@ def report_command(month: str, district: str | None, out_dir: Path | None) -> No
 
 
 def _register_plugins() -> None:
+    from gglake.knowledge.cli import knowledge_cli
     from gglake.superset import dashboards_cli
     from quality.cli import quality  # the gate runner's command lives with the gates
 
     main.add_command(quality)
     main.add_command(dashboards_cli)
+    main.add_command(knowledge_cli)
 
 
 _register_plugins()

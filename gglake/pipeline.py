@@ -222,6 +222,14 @@ def maintain(
     return MaintenanceResult(run_id, retention_days, tuple(outcomes), time.perf_counter() - began)
 
 
+def build_knowledge(settings: Settings, run_id: str, wait_seconds: float = 0.0):
+    """The chatbot's knowledge tables and search index from the welfare policies and their popularity
+    (gglake.knowledge.build); returns its BuildSummary."""
+    from gglake.knowledge.build import build
+
+    return build(settings, run_id, wait_seconds)
+
+
 # What each publishing run releases: the gold tables downstream readers (serving store, knowledge tables)
 # take, at the versions the run left them.
 RELEASES: dict[str, tuple[str, ...]] = {

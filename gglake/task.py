@@ -79,6 +79,10 @@ def _publish(s: Settings, *, release: str, run_id: str):
     return pipeline.publish(s, release, run_id)
 
 
+def _knowledge(s: Settings, *, run_id: str):
+    return pipeline.build_knowledge(s, run_id)
+
+
 STEPS: dict[str, Callable] = {
     "landing_status": _landing_status,
     "ingest": _ingest,
@@ -88,6 +92,7 @@ STEPS: dict[str, Callable] = {
     "score": _score,
     "maintain": _maintain,
     "publish": _publish,
+    "knowledge": _knowledge,
 }
 
 

@@ -88,7 +88,9 @@ class MaintenanceFailed(RuntimeError):
 
 def writer_leases(settings: Settings) -> dict[str, str]:
     """Table name → the lease its writer holds, for the tables written under one (see the module doc)."""
+    from gglake.catalog import GOLD_KNOWLEDGE
     from gglake.domain import FEEDS
+    from gglake.knowledge.build import KNOWLEDGE_LEASE
     from models.features import FEATURES_LEASE
     from models.scoring import RISK_LEASE
     from spark_jobs.entities import entities
@@ -108,6 +110,8 @@ def writer_leases(settings: Settings) -> dict[str, str]:
     for t in TABLES:
         if t.name.startswith("gold.risk_"):
             leases[t.name] = RISK_LEASE
+    for t in GOLD_KNOWLEDGE:
+        leases[t.name] = KNOWLEDGE_LEASE
     return leases
 
 

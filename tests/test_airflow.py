@@ -153,6 +153,8 @@ def test_assets_pools_retries_and_failure_callbacks(dag_report):
             assert "dbt.districts_seed_build" in node["upstream"], name
     assert marts["publish"]["upstream"] == ["gold_gate"]
     assert sorted(marts["publish"]["outlets"]) == sorted(m.name for m in GOLD_MARTS if m.short_name not in seeds)
+    assert marts["knowledge"]["upstream"] == ["publish"]
+    assert marts["knowledge"]["outlets"] == ["gold.policy_chunks", "gold.policy_documents"]
     used = {t["pool"] for d in dags.values() for t in d["tasks"].values()} - {"default_pool"}
     assert used <= set(POOLS)
     assert all(t["on_failure_callback"] for d in dags.values() for t in d["tasks"].values())
@@ -235,6 +237,12 @@ def test_two_days_run_through_airflow(airflow_lakehouse):
     marts_runs = {r["run_id"] for r in published if r["release"] == "marts"}
     assert served["run_id"] in marts_runs
     assert serving.read(serving.default_target(settings), "care_calls_daily").num_rows > 0
+    # ... and its knowledge task built the chatbot's tables and index from them.
+    from gglake.knowledge.index import current_manifest, index_dir
+
+    documents = delta.read(settings, table("gold.policy_documents"))
+    assert documents.num_rows > 0 and delta.read(settings, table("gold.policy_chunks")).num_rows > 0
+    assert current_manifest(index_dir(settings)).documents_version == delta.stats(settings, table("gold.policy_documents"))[1]
     assert Path(deployment.airflow_home, "openlineage", "events.jsonl").stat().st_size > 0
 
 

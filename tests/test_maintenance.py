@@ -131,6 +131,7 @@ def test_tables_take_their_writers_leases(lake):
     assert lease_resources(lake, "restricted.resident_registry")[1] == "feed:registry"
     assert lease_resources(lake, "features.resident_daily")[1] == "features:resident_daily"
     assert lease_resources(lake, "gold.risk_alerts")[1] == "gold:risk"
+    assert lease_resources(lake, "gold.policy_documents")[1] == "gold:knowledge"
     assert lease_resources(lake, "audit.ingest_batches") == ["maintain:audit.ingest_batches"]
     assert lease_resources(lake, "gold.kpi_care_monthly") == ["maintain:gold.kpi_care_monthly"]
 
