@@ -26,7 +26,7 @@ HISTORY_DAYS := $(shell echo $$(( $(DAYS) - $(AIRFLOW_DAYS) )))
 AIRFLOW_START := $(shell date -d "$(START) + $(HISTORY_DAYS) days" +%F)
 REPORT_MONTH ?= $(shell date -d "$(AIRFLOW_START)" +%Y-%m)
 
-.PHONY: install airflow-install superset-install system-packages run airflow dashboards superset stop test bench lint clean
+.PHONY: install airflow-install superset-install system-packages run airflow dashboards superset api stop test bench lint clean
 
 install: $(STAMP)
 
@@ -78,6 +78,7 @@ run: install airflow-install system-packages
 	GGLAKE_LANDING=$(LANDING) $(BIN)/gglake airflow run --start $(AIRFLOW_START) --days $(AIRFLOW_DAYS)
 	$(BIN)/gglake tables
 	$(BIN)/gglake report --month $(REPORT_MONTH)
+	$(BIN)/gglake knowledge eval
 
 airflow: install airflow-install
 	GGLAKE_LANDING=$(LANDING) $(BIN)/gglake airflow start
@@ -93,9 +94,14 @@ superset: install superset-install
 	$(BIN)/gglake publish
 	$(MAKE) dashboards
 
+# The knowledge read API and search page on 127.0.0.1:8600 over the index `make run` built; `make stop` stops it.
+api: install
+	$(BIN)/gglake knowledge start
+
 stop:
 	$(BIN)/gglake airflow stop
 	$(BIN)/gglake dashboards stop
+	$(BIN)/gglake knowledge stop
 
 test: install airflow-install superset-install system-packages lint
 	$(BIN)/pytest -q
@@ -104,6 +110,7 @@ bench: install superset-install
 	$(BIN)/python -m tests.benchmarks.ingest_bench --residents $${BENCH_RESIDENTS:-1000} --days $${BENCH_DAYS:-7}
 	$(BIN)/python -m tests.benchmarks.features_bench --residents $${BENCH_FEATURE_RESIDENTS:-1000} --days $${BENCH_FEATURE_DAYS:-60}
 	$(BIN)/python -m tests.benchmarks.dashboards_bench --users $${BENCH_DASHBOARD_USERS:-4} --rounds $${BENCH_DASHBOARD_ROUNDS:-5}
+	$(BIN)/python -m tests.benchmarks.knowledge_bench --clients $${BENCH_API_CLIENTS:-4} --seconds $${BENCH_API_SECONDS:-20}
 
 lint: install
 	$(BIN)/ruff check gglake sources spark_jobs models quality tests dags

@@ -71,6 +71,29 @@ def _load(users: int, rounds: int, work) -> tuple[list[float], float, list[str]]
     return latencies, time.perf_counter() - began, errors
 
 
+def latency_report(title: str, runs: dict[str, tuple[list[float], float, list[str]]], tail: float) -> tuple[dict, dict]:
+    """Rows (queries, errors, p50, the `tail` percentile, queries/s) for each of `runs` (the first is measured, the
+    second its baseline), printed as a table with the ratio of the two; returns (rows, ratios)."""
+    tail_key = f"p{round(tail * 100)}"
+    rows = {}
+    for name, (latencies, wall, errors) in runs.items():
+        rows[name] = {"queries": len(latencies), "errors": len(errors), "p50_ms": 1000 * statistics.median(latencies),
+                      f"{tail_key}_ms": 1000 * _percentile(latencies, tail), "queries_per_s": len(latencies) / wall,
+                      "error_samples": errors[:3]}  # fmt: skip
+    measured, baseline = rows.values()
+    ratios = {q: measured[f"{q}_ms"] / baseline[f"{q}_ms"] for q in ("p50", tail_key)}
+    shown = Table(title=title)
+    for column in ("", "queries", "errors", "p50 ms", f"{tail_key} ms", "queries/s"):
+        shown.add_column(column, justify="right" if column else "left")
+    for name, row in rows.items():
+        shown.add_row(name, str(row["queries"]), str(row["errors"]), f"{row['p50_ms']:.1f}", f"{row[f'{tail_key}_ms']:.1f}",
+                      f"{row['queries_per_s']:.1f}")
+    console.print(shown)
+    first, second = runs
+    console.print(f"ratio {first} / {second}: p50 {ratios['p50']:.1f}×, {tail_key} {ratios[tail_key]:.1f}×")
+    return rows, ratios
+
+
 class ChartApi:
     def __init__(self, superset: Superset, charts: list[int]) -> None:
         self.superset, self.items = superset, charts
@@ -131,23 +154,9 @@ def main(users: int, rounds: int, out: Path) -> None:
         if started_here:
             superset.stop()
 
-    rows = {}
-    for name, latencies, wall, errors in (("Superset chart-data API", api, api_wall, api_errors),
-                                          ("DuckDB direct (same SQL)", direct, direct_wall, direct_errors)):
-        rows[name] = {"queries": len(latencies), "errors": len(errors), "p50_ms": 1000 * statistics.median(latencies),
-                      "p95_ms": 1000 * _percentile(latencies, 0.95), "queries_per_s": len(latencies) / wall,
-                      "error_samples": errors[:3]}
-    api_row, direct_row = rows["Superset chart-data API"], rows["DuckDB direct (same SQL)"]
-    ratios = {"p50": api_row["p50_ms"] / direct_row["p50_ms"], "p95": api_row["p95_ms"] / direct_row["p95_ms"]}
-
-    shown = Table(title=f"dashboard queries: {len(charts)} charts × {rounds} rounds × {users} concurrent users")
-    for column in ("", "queries", "errors", "p50 ms", "p95 ms", "queries/s"):
-        shown.add_column(column, justify="right" if column else "left")
-    for name, row in rows.items():
-        shown.add_row(name, str(row["queries"]), str(row["errors"]), f"{row['p50_ms']:.1f}", f"{row['p95_ms']:.1f}",
-                      f"{row['queries_per_s']:.1f}")
-    console.print(shown)
-    console.print(f"ratio API / direct: p50 {ratios['p50']:.1f}×, p95 {ratios['p95']:.1f}×")
+    title = f"dashboard queries: {len(charts)} charts × {rounds} rounds × {users} concurrent users"
+    rows, ratios = latency_report(title, {"Superset chart-data API": (api, api_wall, api_errors),
+                                          "DuckDB direct (same SQL)": (direct, direct_wall, direct_errors)}, 0.95)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "dashboards.json"
     path.write_text(json.dumps({"params": {"users": users, "rounds": rounds, "charts": len(charts),
