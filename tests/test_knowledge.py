@@ -31,7 +31,7 @@ from gglake.knowledge import facets
 from gglake.knowledge.build import build
 from gglake.knowledge.evaluate import evaluate, load_questions
 from gglake.knowledge.index import current_manifest, index_dir, load_index, publish_index
-from gglake.knowledge.search import Profile, search
+from gglake.knowledge.search import FacetArrays, Profile, check_eligibility, search
 from gglake.knowledge.service import KnowledgeApi
 from gglake.settings import Settings
 from sources import policies
@@ -183,6 +183,19 @@ def test_search_never_returns_a_policy_the_resident_is_not_eligible_for(world):
     for hit in search(index, "장애인 지원", Profile(40, "41110", ("low_income",)), limit=50).hits:
         assert "disabled" not in facets.restricting_groups(tuple(hit.policy["target_groups"].split(","))) or \
             "low_income" in hit.policy["target_groups"]
+
+
+def test_the_vectorised_filter_gives_the_explained_verdicts(world):
+    """search() filters with FacetArrays and explains hits with check_eligibility: both say the same."""
+    index = load_index(index_dir(world.settings))
+    arrays = FacetArrays.of(index)
+    profiles = [Profile(), Profile(70), Profile(None, "41110"), Profile(None, None, ("low_income",)),
+                Profile(8, "41830", ("disabled",)), Profile(95, "41280", ("single_elderly", "veterans"))]  # fmt: skip
+    for profile in profiles:
+        ineligible, unverified = arrays.verdicts(profile)
+        expected = [check_eligibility(p, profile)[0] for p in index.policies]
+        got = ["ineligible" if i else "unverified" if u else "ok" for i, u in zip(ineligible, unverified, strict=True)]
+        assert got == expected, profile
 
 
 def test_expired_policies_are_kept_but_never_returned(world):

@@ -14,7 +14,7 @@ import logging
 import os
 import shutil
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -140,6 +140,7 @@ class LoadedIndex:
     chunk_policy: np.ndarray  # row of `policies` for each chunk
     chunks: list[dict]
     policies: list[dict]
+    derived: dict = field(default_factory=dict)  # what readers compute once per index (search's facet arrays)
 
 
 def load_index(root: Path) -> LoadedIndex:

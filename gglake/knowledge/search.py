@@ -132,6 +132,57 @@ def check_eligibility(policy: dict, profile: Profile) -> tuple[str, dict[str, st
     return ("unverified" if "unverified" in verdicts else "ok"), why
 
 
+@dataclass(frozen=True)
+class FacetArrays:
+    """The policies' facets as arrays, so a profile is checked against every policy at once. Same rules as
+    check_eligibility (which also explains a verdict); a test holds the two to the same verdicts."""
+
+    active: np.ndarray
+    age_rule: np.ndarray  # 0 not stated, 1 any age, 2 bounded
+    min_age: np.ndarray  # -inf when no lower bound
+    max_age: np.ndarray  # +inf when no upper bound
+    scope: np.ndarray  # 0 not parseable, 1 nationwide or province-wide, 2 named districts
+    in_district: dict[str, np.ndarray]  # district code -> policies naming it
+    groups_known: np.ndarray
+    limited: np.ndarray  # limited to some target groups
+    limited_to: dict[str, np.ndarray]  # group -> policies limited to a set including it
+
+    @classmethod
+    def of(cls, index: LoadedIndex) -> FacetArrays:
+        if "facets" not in index.derived:
+            ps = index.policies
+            limits = [restricting_groups(tuple(_split(p["target_groups"]))) for p in ps]
+            index.derived["facets"] = cls(
+                active=np.array([bool(p["is_active"]) for p in ps]),
+                age_rule=np.array([{None: 0, "any": 1}.get(p["age_rule"], 2) for p in ps]),
+                min_age=np.array([-np.inf if p["min_age"] is None else p["min_age"] for p in ps], dtype=float),
+                max_age=np.array([np.inf if p["max_age"] is None else p["max_age"] for p in ps], dtype=float),
+                scope=np.array([{None: 0, "nationwide": 1, "province": 1}.get(p["district_scope"], 2) for p in ps]),
+                in_district={d.code: np.array([d.code in _split(p["district_codes"]) for p in ps]) for d in DISTRICTS},
+                groups_known=np.array([p["target_groups"] is not None for p in ps]),
+                limited=np.array([bool(limit) for limit in limits]),
+                limited_to={g: np.array([g in limit for limit in limits]) for g in TARGET_GROUPS},
+            )
+        return index.derived["facets"]
+
+    def verdicts(self, profile: Profile) -> tuple[np.ndarray, np.ndarray]:
+        """(ineligible, unverified) for every policy; inactive ones are ineligible."""
+        ineligible, unverified = ~self.active, np.zeros_like(self.active)
+        if profile.age is not None:
+            unverified |= self.age_rule == 0
+            ineligible |= (self.age_rule == 2) & ((profile.age < self.min_age) | (profile.age > self.max_age))
+        if profile.district is not None:
+            unverified |= self.scope == 0
+            ineligible |= (self.scope == 2) & ~self.in_district[profile.district]
+        if profile.groups is not None:
+            unverified |= ~self.groups_known
+            shared = np.zeros_like(self.active)
+            for g in resident_groups(profile.groups):
+                shared |= self.limited_to[g]
+            ineligible |= self.groups_known & self.limited & ~shared
+        return ineligible, unverified & ~ineligible
+
+
 def query_terms(q: str, expand: bool = True) -> list[str]:
     terms = tokenize(q)
     if expand:
@@ -152,13 +203,11 @@ def search(index: LoadedIndex, q: str, profile: Profile, limit: int = 10, rankin
         raise BadQuery("q must not be empty")
     filtered = ranking != "bm25"
     terms = query_terms(q, expand=ranking == "full")
-    if filtered:
-        verdicts = [check_eligibility(p, profile) for p in index.policies]
-    else:  # BM25 alone still never returns an inactive policy
-        verdicts = [("ok", {}) if p["is_active"] else ("ineligible", {}) for p in index.policies]
-    allowed = np.array([v == "ok" for v, _ in verdicts])
-    result = SearchResult([], int(allowed.sum()), sum(v == "ineligible" for v, _ in verdicts),
-                          sum(v == "unverified" for v, _ in verdicts), terms)  # fmt: skip
+    facets = FacetArrays.of(index)
+    # BM25 alone still never returns an inactive policy
+    ineligible, unverified = facets.verdicts(profile if filtered else Profile())
+    allowed = ~ineligible & ~unverified
+    result = SearchResult([], int(allowed.sum()), int(ineligible.sum()), int(unverified.sum()), terms)
     if not terms:
         return result
     scores = np.asarray(index.retriever.get_scores(terms), dtype=np.float64)
@@ -175,8 +224,9 @@ def search(index: LoadedIndex, q: str, profile: Profile, limit: int = 10, rankin
     )
     for score, p, c in ranked[:limit]:
         passage_terms = set(index.chunks[c]["tokens"].split(" "))
+        why = check_eligibility(index.policies[p], profile)[1] if filtered else {}
         result.hits.append(
             Hit(index.policies[p], index.chunks[c]["text"], round(float(score), 4), round(float(scores[c]), 4),
-                [t for t in terms if t in passage_terms], verdicts[p][1])  # fmt: skip
+                [t for t in terms if t in passage_terms], why)  # fmt: skip
         )
     return result
