@@ -230,6 +230,8 @@ def create_app(index_root: Path) -> FastAPI:
         "chatbot and the care monitoring centre. Eligibility (age, district, target groups) filters before "
         "ranking; expired policies are never returned by search.",
         lifespan=lifespan,
+        docs_url=None,  # Swagger UI and ReDoc load their scripts from a CDN: nothing external is served here
+        redoc_url=None,
     )
     app.state.holder = holder
     unavailable = {503: {"model": Problem, "description": "No index, or an empty one"}}

@@ -73,7 +73,7 @@ def start_command() -> None:
 
     api = KnowledgeApi(index_dir(Settings.from_env()))
     api.start()
-    out.print(f"knowledge API: {api.url}/ (search page), {api.url}/docs (OpenAPI); log {api.log_file}", soft_wrap=True)
+    out.print(f"knowledge API: {api.url}/ (search page), {api.url}/openapi.json (OpenAPI); log {api.log_file}", soft_wrap=True)
 
 
 @knowledge_cli.command("stop")
