@@ -110,7 +110,7 @@ bench: install superset-install
 	$(BIN)/python -m tests.benchmarks.ingest_bench --residents $${BENCH_RESIDENTS:-1000} --days $${BENCH_DAYS:-7}
 	$(BIN)/python -m tests.benchmarks.features_bench --residents $${BENCH_FEATURE_RESIDENTS:-1000} --days $${BENCH_FEATURE_DAYS:-60}
 	$(BIN)/python -m tests.benchmarks.dashboards_bench --users $${BENCH_DASHBOARD_USERS:-4} --rounds $${BENCH_DASHBOARD_ROUNDS:-5}
-	$(BIN)/python -m tests.benchmarks.knowledge_bench --clients $${BENCH_API_CLIENTS:-4} --seconds $${BENCH_API_SECONDS:-20}
+	$(BIN)/python -m tests.benchmarks.knowledge_bench --clients $${BENCH_API_CLIENTS:-4} --rounds $${BENCH_API_ROUNDS:-5}
 
 lint: install
 	$(BIN)/ruff check gglake sources spark_jobs models quality tests dags
