@@ -23,8 +23,8 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
 from gglake.districts import DISTRICTS
-from gglake.knowledge.facets import GROUP_LABELS_KO, TARGET_GROUPS
-from gglake.knowledge.index import IndexUnavailable, LoadedIndex, current_manifest, load_index
+from gglake.knowledge.facets import GROUP_LABELS_KO, TARGET_GROUPS, split_codes
+from gglake.knowledge.index import IndexEmpty, IndexUnavailable, LoadedIndex, current_manifest, load_index, missing
 from gglake.knowledge.search import BadQuery, Profile, search
 
 log = logging.getLogger("gglake.knowledge.api")
@@ -124,10 +124,6 @@ class Health(BaseModel):
     chunks: int
 
 
-def _split(value: str | None) -> list[str]:
-    return [v for v in (value or "").split(",") if v]
-
-
 def _iso(value) -> str | None:
     return value.isoformat() if value is not None else None
 
@@ -137,13 +133,13 @@ def _policy(p: dict) -> dict:
         **{k: p[k] for k in ("policy_id", "version", "title", "notice_type", "source", "source_id", "source_url",
                              "agency", "department", "is_active", "inactive_reason", "popularity_rank")},
         "eligibility": {
-            "target_groups": _split(p["target_groups"]),
+            "target_groups": split_codes(p["target_groups"]),
             "min_age": p["min_age"], "max_age": p["max_age"], "age_rule": p["age_rule"],
-            "district_scope": p["district_scope"], "district_codes": _split(p["district_codes"]),
+            "district_scope": p["district_scope"], "district_codes": split_codes(p["district_codes"]),
             "income_criterion": p["income_criterion"], "income_threshold_pct": p["income_threshold_pct"],
-            "benefit_type": p["benefit_type"], "application_methods": _split(p["application_methods"]),
+            "benefit_type": p["benefit_type"], "application_methods": split_codes(p["application_methods"]),
             "application_start": _iso(p["application_start"]), "application_end": _iso(p["application_end"]),
-            "always_open": p["always_open"], "unparsed_facets": _split(p["unparsed_facets"]),
+            "always_open": p["always_open"], "unparsed_facets": split_codes(p["unparsed_facets"]),
         },
     }  # fmt: skip
 
@@ -170,24 +166,22 @@ class IndexHolder:
     def __init__(self, root: Path):
         self.root = root
         self.index: LoadedIndex | None = None
-        self.problem = f"no knowledge index has been built in {root}: run `gglake knowledge build`"
+        self.problem = missing(root)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def refresh(self) -> None:
         manifest = current_manifest(self.root)
-        if manifest is None:
-            if self.index is None:
-                self.problem = f"no knowledge index has been built in {self.root}: run `gglake knowledge build`"
-            return
-        if self.index is not None and self.index.manifest.index_version == manifest.index_version:
+        if manifest is not None and self.index is not None and self.index.manifest.index_version == manifest.index_version:
             return
         try:
             loaded = load_index(self.root)
         except IndexUnavailable as exc:
-            if self.index is None or "empty" in str(exc):
+            # An empty build is published on purpose: stop serving. Anything else (CURRENT gone, a build pruned
+            # while being read) keeps the index being served, if any, and is tried again on the next tick.
+            if self.index is None or isinstance(exc, IndexEmpty):
                 self.index, self.problem = None, str(exc)
-            return  # a build that went away while being read: keep serving the old one, try again
+            return
         self.index = loaded  # one reference swap: requests already running keep the index they took
         log.info("serving knowledge index %s (%d chunks)", loaded.manifest.index_version, loaded.manifest.chunks)
 
@@ -294,9 +288,10 @@ def create_app(index_root: Path) -> FastAPI:
     @app.get("/v1/policies/{policy_id}", response_model=PolicyDetail, responses={404: {"model": Problem}, **unavailable})
     def get_policy(policy_id: str) -> dict:
         index = holder.current()
-        found = next((p for p in index.policies if p["policy_id"] == policy_id), None)
-        if found is None:
+        row = index.policy_row.get(policy_id)
+        if row is None:
             return JSONResponse({"detail": f"no policy {policy_id!r} in index {index.manifest.index_version}"}, status_code=404)
+        found = index.policies[row]
         return {**_policy(found), **{k: found[k] for k in ("text", "summary", "target_detail", "selection_criteria",
                                                             "benefit", "how_to_apply")},
                 "last_listed": _iso(found["last_listed"])}  # fmt: skip

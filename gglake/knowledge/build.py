@@ -180,8 +180,6 @@ def _document(row: dict, version: int, content_hash: str, facets, listed_until: 
     }
 
 
-# Columns whose change alone does not make a new version (refreshed in place on the current row).
-_REFRESHED = ("is_active", "inactive_reason", "popularity_rank", "popularity_date", "last_listed")
 _BOOKKEEPING = ("valid_from", "valid_to", "run_id")
 
 

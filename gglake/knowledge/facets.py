@@ -9,7 +9,7 @@ None and named in `unparsed`: it is never guessed, and a search that needs it le
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 from gglake.districts import DISTRICTS
@@ -85,14 +85,17 @@ class Facets:
     unparsed: tuple[str, ...] = field(default=())
 
 
+def split_codes(value: str | None) -> list[str]:
+    """A comma-separated facet column (target_groups, district_codes, …) as its codes."""
+    return [v for v in (value or "").split(",") if v]
+
+
 def _groups(*texts: str | None) -> tuple[str, ...] | None:
     joined = " ".join(t for t in texts if t)
-    found = {code for code, words in TARGET_GROUPS.items() if any(w in joined for w in words)}
-    if not found and "해당없음" not in joined and not joined.strip():
+    if not joined.strip():
         return None
-    for code in list(found):
-        found.update(IMPLIED_GROUPS.get(code, ()))
-    return tuple(sorted(found))
+    found = [code for code, words in TARGET_GROUPS.items() if any(w in joined for w in words)]
+    return tuple(sorted(resident_groups(found)))
 
 
 def _ages(target: str | None, life_stages: str | None) -> tuple[int | None, int | None, str | None]:
@@ -187,7 +190,7 @@ def parse(row: dict) -> Facets:
         )
         if value is None
     )  # fmt: skip
-    return Facets(**{**facets.__dict__, "unparsed": unparsed})
+    return replace(facets, unparsed=unparsed)
 
 
 def restricting_groups(groups: tuple[str, ...] | None) -> frozenset[str]:
@@ -195,8 +198,8 @@ def restricting_groups(groups: tuple[str, ...] | None) -> frozenset[str]:
     return frozenset(groups or ()) - AGE_GROUPS
 
 
-def resident_groups(groups: tuple[str, ...]) -> frozenset[str]:
-    """The groups a resident who states `groups` belongs to, with the broader ones they imply."""
+def resident_groups(groups) -> frozenset[str]:
+    """`groups` with the broader ones they imply (a resident's stated groups, or those a policy names)."""
     found = set(groups)
     for code in groups:
         found.update(IMPLIED_GROUPS.get(code, ()))

@@ -30,7 +30,7 @@ KEPT_TAGS = ("NNG", "NNP", "NR", "SL", "SH", "SN", "XR", "VV", "VA", "MAG")
 # Verb stems and bound nouns every policy text uses (있다, 받다, 하다, 수 …): they match everything.
 STOP_FORMS = frozenset({"있", "없", "받", "하", "되", "주", "싶", "사", "가", "오", "보", "알", "수", "것", "등", "드리"})
 POINTER = "CURRENT"
-KEEP_BUILDS = 3  # index folders kept besides the current one's predecessors still being read
+KEEP_BUILDS = 3  # older index folders kept beside the current one (a reader may still be loading one)
 BM25_PARAMS = {"k1": 1.2, "b": 0.75, "method": "lucene"}
 
 
@@ -39,6 +39,14 @@ logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index buil
 
 class IndexUnavailable(RuntimeError):
     """No complete index has been published where the reader looks."""
+
+
+class IndexEmpty(IndexUnavailable):
+    """The published index holds no active policy."""
+
+
+def missing(root: Path) -> str:
+    return f"no knowledge index has been built in {root}: run `gglake knowledge build`"
 
 
 _kiwi_lock = threading.Lock()
@@ -140,6 +148,7 @@ class LoadedIndex:
     chunk_policy: np.ndarray  # row of `policies` for each chunk
     chunks: list[dict]
     policies: list[dict]
+    policy_row: dict[str, int]  # policy id -> its row of `policies`
     derived: dict = field(default_factory=dict)  # what readers compute once per index (search's facet arrays)
 
 
@@ -149,9 +158,9 @@ def load_index(root: Path) -> LoadedIndex:
 
     manifest = current_manifest(root)
     if manifest is None:
-        raise IndexUnavailable(f"no knowledge index has been built in {root}: run `gglake knowledge build`")
+        raise IndexUnavailable(missing(root))
     if manifest.chunks == 0 or manifest.policies == 0:
-        raise IndexUnavailable(f"knowledge index {manifest.index_version} is empty: no active policy to search")
+        raise IndexEmpty(f"knowledge index {manifest.index_version} is empty: no active policy to search")
     folder = root / manifest.index_version
     try:
         retriever = bm25s.BM25.load(str(folder / "bm25"), show_progress=False, verbosity=0)
@@ -161,4 +170,4 @@ def load_index(root: Path) -> LoadedIndex:
         raise IndexUnavailable(f"knowledge index {manifest.index_version} could not be read: {exc}") from exc
     row_of = {p["policy_id"]: i for i, p in enumerate(policies)}
     chunk_policy = np.array([row_of[c["policy_id"]] for c in chunks], dtype=np.int64)
-    return LoadedIndex(manifest, retriever, chunk_policy, chunks, policies)
+    return LoadedIndex(manifest, retriever, chunk_policy, chunks, policies, row_of)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gglake.districts import DISTRICTS
-from gglake.knowledge.facets import GROUP_LABELS_KO, TARGET_GROUPS, resident_groups, restricting_groups
+from gglake.knowledge.facets import GROUP_LABELS_KO, TARGET_GROUPS, resident_groups, restricting_groups, split_codes
 from gglake.knowledge.index import LoadedIndex, tokenize
 
 POPULARITY_WEIGHT = 0.05  # the top-ranked policy's score × 1.05, unranked × 1.0 (see the README: evaluation)
@@ -87,10 +87,6 @@ class SearchResult:
     query_terms: list[str] = field(default_factory=list)
 
 
-def _split(value: str | None) -> list[str]:
-    return [v for v in (value or "").split(",") if v]
-
-
 def check_eligibility(policy: dict, profile: Profile) -> tuple[str, dict[str, str]]:
     """("ok" | "ineligible" | "unverified", why): the policy against the profile, facet by facet."""
     if not policy["is_active"]:
@@ -114,14 +110,14 @@ def check_eligibility(policy: dict, profile: Profile) -> tuple[str, dict[str, st
         elif scope in ("nationwide", "province"):
             why["district"] = "전국" if scope == "nationwide" else "경기도 전역"
         else:
-            codes = _split(policy["district_codes"])
+            codes = split_codes(policy["district_codes"])
             verdicts.append("ok" if profile.district in codes else "ineligible")
             why["district"] = ", ".join(DISTRICT_BY_CODE[c].name_ko for c in codes if c in DISTRICT_BY_CODE)
     if profile.groups is not None:
         if policy["target_groups"] is None:
             verdicts.append("unverified")
         else:
-            limited = restricting_groups(tuple(_split(policy["target_groups"])))
+            limited = restricting_groups(tuple(split_codes(policy["target_groups"])))
             if limited:
                 verdicts.append("ok" if limited & resident_groups(profile.groups) else "ineligible")
                 why["groups"] = ", ".join(GROUP_LABELS_KO[g] for g in sorted(limited))
@@ -151,14 +147,14 @@ class FacetArrays:
     def of(cls, index: LoadedIndex) -> FacetArrays:
         if "facets" not in index.derived:
             ps = index.policies
-            limits = [restricting_groups(tuple(_split(p["target_groups"]))) for p in ps]
+            limits = [restricting_groups(tuple(split_codes(p["target_groups"]))) for p in ps]
             index.derived["facets"] = cls(
                 active=np.array([bool(p["is_active"]) for p in ps]),
                 age_rule=np.array([{None: 0, "any": 1}.get(p["age_rule"], 2) for p in ps]),
                 min_age=np.array([-np.inf if p["min_age"] is None else p["min_age"] for p in ps], dtype=float),
                 max_age=np.array([np.inf if p["max_age"] is None else p["max_age"] for p in ps], dtype=float),
                 scope=np.array([{None: 0, "nationwide": 1, "province": 1}.get(p["district_scope"], 2) for p in ps]),
-                in_district={d.code: np.array([d.code in _split(p["district_codes"]) for p in ps]) for d in DISTRICTS},
+                in_district={d.code: np.array([d.code in split_codes(p["district_codes"]) for p in ps]) for d in DISTRICTS},
                 groups_known=np.array([p["target_groups"] is not None for p in ps]),
                 limited=np.array([bool(limit) for limit in limits]),
                 limited_to={g: np.array([g in limit for limit in limits]) for g in TARGET_GROUPS},
