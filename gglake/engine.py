@@ -94,4 +94,30 @@ def register_tables(spark, settings: Settings, tables: Iterable[Table] = TABLES)
 
 
 def register_table(spark, settings: Settings, table) -> None:
-    spark.sql(f"CREATE TABLE IF NOT EXISTS {table.name} USING delta LOCATION '{delta.location(settings, table)}'")
+    """Name `table` in this session's catalog, at this lakehouse's location.
+
+    Sail's catalog lives and dies with the session. Spark's is the server's, shared by every session: a name
+    may still point at another lakehouse's location (an earlier GGLAKE_HOME on the same cluster), which would
+    silently read and write the wrong table. Such a stale entry is dropped first; the table is external, so
+    dropping its name leaves its files alone.
+    """
+    location = delta.location(settings, table)
+    if spark.catalog.tableExists(table.name):
+        if _same_location(_catalog_location(spark, table.name), location):
+            return
+        log.info("engine: %s was registered at another location; re-registering it at %s", table.name, location)
+        spark.sql(f"DROP TABLE {table.name}")
+    spark.sql(f"CREATE TABLE IF NOT EXISTS {table.name} USING delta LOCATION '{location}'")
+
+
+def _catalog_location(spark, name: str) -> str | None:
+    rows = spark.sql(f"DESCRIBE TABLE EXTENDED {name}").collect()
+    return next((row.data_type for row in rows if row.col_name == "Location"), None)
+
+
+def _same_location(registered: str | None, location: str) -> bool:
+    """Spark reports local paths as file:/…, and S3A's s3:// URLs unchanged."""
+    if registered is None:
+        return False
+    registered = registered.removeprefix("file://").removeprefix("file:")
+    return registered.rstrip("/") == location.rstrip("/")

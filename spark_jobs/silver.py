@@ -111,7 +111,8 @@ class Refiner:
             redacted, found = redact_table(staged, columns, Redactor(names.values()), names)
             clean_root = f"{raw_root}_redacted"
             fs.create_dir(clean_root, recursive=True)
-            pq.write_table(redacted, f"{clean_root}/part-00000.parquet", filesystem=fs)
+            # Microseconds, as Spark writes and reads them (it refuses Parquet nanosecond timestamps).
+            pq.write_table(redacted, f"{clean_root}/part-00000.parquet", filesystem=fs, coerce_timestamps="us")
             self.spark.read.parquet(f"{raw_path}_redacted").createOrReplaceTempView(stage_name)
             fs.delete_dir(raw_root)
             log.info("redacted in %s: %s", stage_name, dict(found) or "nothing")
