@@ -26,7 +26,7 @@ HISTORY_DAYS := $(shell echo $$(( $(DAYS) - $(AIRFLOW_DAYS) )))
 AIRFLOW_START := $(shell date -d "$(START) + $(HISTORY_DAYS) days" +%F)
 REPORT_MONTH ?= $(shell date -d "$(AIRFLOW_START)" +%Y-%m)
 
-.PHONY: install airflow-install superset-install system-packages run airflow dashboards superset api stop test bench lint clean
+.PHONY: install airflow-install superset-install system-packages spark-jars run airflow dashboards superset api spark-cluster s3 stop test bench bench-daily lint clean
 
 install: $(STAMP)
 
@@ -60,6 +60,18 @@ $(SUPERSET_STAMP): constraints-superset.txt
 	$(PYTHON) -m venv $(SUPERSET_VENV)
 	$(SUPERSET_VENV)/bin/pip install --quiet --upgrade pip
 	$(SUPERSET_VENV)/bin/pip install --quiet -c constraints-superset.txt 'apache-superset[duckdb,postgres]' flask-caching rich cachetools duckdb gunicorn
+	touch $@
+
+# The Spark profile's jars (spark/pom.xml: Delta Lake 4.0.1, hadoop-aws 3.4.1 and its AWS SDK bundle) into
+# var/spark/jars, with Maven from Maven Central; Scala and ANTLR come with the Spark inside the pyspark wheel.
+SPARK_JARS := var/spark/jars
+SPARK_JARS_STAMP := $(SPARK_JARS)/.copied
+spark-jars: $(SPARK_JARS_STAMP)
+
+$(SPARK_JARS_STAMP): spark/pom.xml
+	mkdir -p $(SPARK_JARS)
+	mvn -B -q -f spark/pom.xml dependency:copy-dependencies -DoutputDirectory=$(CURDIR)/$(SPARK_JARS) \
+		-DexcludeArtifactIds=scala-library,antlr4-runtime
 	touch $@
 
 system-packages:
@@ -98,19 +110,35 @@ superset: install superset-install
 api: install
 	$(BIN)/gglake knowledge start
 
+# The `spark` profile: a standalone Spark 4 cluster (master + 2 workers) with a Delta Connect server on
+# 127.0.0.1:15002; then `export SPARK_REMOTE=sc://127.0.0.1:15002`. `make stop` stops it.
+spark-cluster: install spark-jars
+	$(BIN)/gglake spark start
+
+# A local S3 API (SeaweedFS) for an s3:// home: `eval "$$(.venv/bin/gglake s3 env)"` sets GGLAKE_HOME and AWS_*.
+s3: install
+	$(BIN)/gglake s3 start
+
 stop:
+	$(BIN)/gglake spark stop
+	$(BIN)/gglake s3 stop
 	$(BIN)/gglake airflow stop
 	$(BIN)/gglake dashboards stop
 	$(BIN)/gglake knowledge stop
 
-test: install airflow-install superset-install system-packages lint
+test: install airflow-install superset-install system-packages spark-jars lint
 	$(BIN)/pytest -q
 
-bench: install superset-install
+bench: install superset-install spark-jars
 	$(BIN)/python -m tests.benchmarks.ingest_bench --residents $${BENCH_RESIDENTS:-1000} --days $${BENCH_DAYS:-7}
 	$(BIN)/python -m tests.benchmarks.features_bench --residents $${BENCH_FEATURE_RESIDENTS:-1000} --days $${BENCH_FEATURE_DAYS:-60}
 	$(BIN)/python -m tests.benchmarks.dashboards_bench --users $${BENCH_DASHBOARD_USERS:-4} --rounds $${BENCH_DASHBOARD_ROUNDS:-5}
 	$(BIN)/python -m tests.benchmarks.knowledge_bench --clients $${BENCH_API_CLIENTS:-4} --rounds $${BENCH_API_ROUNDS:-5}
+	$(BIN)/python -m tests.benchmarks.scaleout_bench --residents $${BENCH_SCALE_RESIDENTS:-150} --days $${BENCH_SCALE_DAYS:-36}
+
+# The 04:00 daily run per step at two sizes on the embedded default, its growth and the 100,000-resident estimate.
+bench-daily: install
+	$(BIN)/python -m tests.benchmarks.daily_bench --sizes $${BENCH_DAILY_SMALL:-5000} $${BENCH_DAILY_LARGE:-20000}
 
 lint: install
 	$(BIN)/ruff check gglake sources spark_jobs models quality tests dags

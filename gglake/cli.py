@@ -505,7 +505,9 @@ def dbt_command(command: str, select: str | None, full_refresh: bool) -> None:
 )
 @click.option("--table", "tables", multiple=True, help="Only this catalog table (repeatable), e.g. silver.care_calls.")
 @click.option("--wait", "wait_seconds", default=0.0, show_default=True, type=click.FloatRange(0), help=WAIT_HELP)
-def maintain_command(retention_days: int, tables: tuple[str, ...], wait_seconds: float) -> None:
+@click.option("--engine", "backend", type=click.Choice(["delta-rs", "delta-spark"]), default="delta-rs", show_default=True,
+              help="delta-rs in this process, or classic PySpark with delta-spark's DeltaTable API.")
+def maintain_command(retention_days: int, tables: tuple[str, ...], wait_seconds: float, backend: str) -> None:
     """Compact small files, vacuum unreferenced ones past the retention and checkpoint every table (or --table);
     one row per table in audit.maintenance_runs."""
     from gglake.catalog import table
@@ -522,6 +524,7 @@ def maintain_command(retention_days: int, tables: tuple[str, ...], wait_seconds:
         retention_days=retention_days,
         tables=tables or None,
         wait_seconds=wait_seconds,
+        backend=backend,
     )
     grid = RichTable(
         "table", "files", "MB", "vacuumed files", title=f"Maintenance {result.run_id} (retention {retention_days} days)"
@@ -602,9 +605,6 @@ def _register_plugins() -> None:
 
 
 _register_plugins()
-
-if __name__ == "__main__":
-    main()
 
 
 @main.group()
@@ -687,3 +687,83 @@ def airflow_cli(args: tuple[str, ...]) -> None:
     code = Deployment().airflow(*args, check=False, capture=False).returncode
     if code:
         raise click.exceptions.Exit(code)
+
+
+@main.group("spark")
+def spark_cli() -> None:
+    """The `spark` engine profile: a Spark 4 standalone cluster (master, workers, Delta Connect server) on 127.0.0.1."""
+
+
+@spark_cli.command("start")
+def spark_start() -> None:
+    """Start the cluster and its Connect server (jars from `make spark-jars`); they keep running.
+
+    With the AWS_* variables of an s3:// home set (e.g. from `gglake s3 env`), the cluster gets them for S3A."""
+    from gglake.spark_cluster import SparkCluster
+
+    began = time.perf_counter()
+    cluster = SparkCluster()
+    cluster.start()
+    out.print(f"Spark cluster up in {time.perf_counter() - began:.0f} s: master UI http://127.0.0.1:{cluster.master_ui_port}, "
+              f"application UI http://127.0.0.1:{cluster.driver_ui_port}; use it with\n  export SPARK_REMOTE={cluster.remote}",
+              soft_wrap=True)
+
+
+@spark_cli.command("stop")
+def spark_stop() -> None:
+    """Stop the Connect server, the workers and the master (by PID)."""
+    from gglake.spark_cluster import SparkCluster
+
+    out.print("stopped: " + (", ".join(SparkCluster().stop()) or "nothing was running"))
+
+
+@spark_cli.command("status")
+def spark_status() -> None:
+    """Which cluster processes run, and the workers the master sees."""
+    from gglake.spark_cluster import SparkCluster
+
+    cluster = SparkCluster()
+    for name, pid in cluster.status().items():
+        out.print(f"{name:16} {'pid ' + str(pid) if pid else 'not running'}")
+    if cluster.pid("spark-master"):
+        for worker in cluster.master_state()["workers"]:
+            out.print(f"  {worker['id']}: {worker['state']}, {worker['coresused']}/{worker['cores']} cores used")
+
+
+@main.group("s3")
+def s3_cli() -> None:
+    """A local S3 API (SeaweedFS) on 127.0.0.1 for an s3:// GGLAKE_HOME."""
+
+
+@s3_cli.command("start")
+def s3_start() -> None:
+    """Start SeaweedFS with its bucket; print the variables of an s3:// home on it."""
+    from gglake.object_store import ObjectStore
+
+    store = ObjectStore()
+    store.start()
+    out.print(f"S3 API at {store.endpoint}, bucket {store.bucket}; use it with\n  eval \"$(gglake s3 env)\"", soft_wrap=True)
+
+
+@s3_cli.command("env")
+def s3_env() -> None:
+    """Shell `export` lines for an s3:// home on the local server (GGLAKE_HOME and the AWS_* variables)."""
+    import shlex
+
+    from gglake.object_store import ObjectStore
+
+    store = ObjectStore()
+    for name, value in {"GGLAKE_HOME": f"s3://{store.bucket}/gglake", **store.env()}.items():
+        click.echo(f"export {name}={shlex.quote(value)}")
+
+
+@s3_cli.command("stop")
+def s3_stop() -> None:
+    """Stop SeaweedFS (by PID); its data stays under var/s3."""
+    from gglake.object_store import ObjectStore
+
+    out.print("stopped: " + ("seaweedfs" if ObjectStore().stop() else "nothing was running"))
+
+
+if __name__ == "__main__":
+    main()

