@@ -111,23 +111,40 @@ def _json(value) -> str:
 
 
 # --- GX context ---------------------------------------------------------------------------------------------
-def _store_backend(settings: Settings, *parts: str) -> dict:
-    """A GX store backend under the lakehouse root: a folder, or an S3 prefix for s3:// homes."""
-    location = settings.path(*parts)
+def _quality_root(settings: Settings) -> tuple[str, bool]:
+    """Where GX writes validation results and data docs: <home>/quality for a local home; for an s3:// home
+    a local folder that `_publish_docs` copies to <home>/quality afterwards (GX 1.x has no S3 store backend)."""
+    location = settings.path("quality")
     if location.startswith("s3://"):
-        bucket, _, prefix = location[len("s3://") :].partition("/")
-        backend: dict = {"class_name": "TupleS3StoreBackend", "bucket": bucket, "prefix": prefix}
-        if settings.storage_options.get("AWS_ENDPOINT_URL"):
-            backend["boto3_options"] = {"endpoint_url": settings.storage_options["AWS_ENDPOINT_URL"]}
-        return backend
+        import tempfile
+
+        return tempfile.mkdtemp(prefix="gglake-quality-"), True
     if "://" in location:
         raise ValueError(f"quality data docs: unsupported lakehouse root {settings.home!r} (a path or s3:// URL)")
-    return {"class_name": "TupleFilesystemStoreBackend", "base_directory": location}
+    return location, False
 
 
-def _context(settings: Settings, docs: bool):
+def _publish_docs(settings: Settings, local_root: str) -> None:
+    """Copy a run's validation results and data docs from `local_root` to the object store's <home>/quality."""
+    import shutil
+
+    import pyarrow.fs as pafs
+
+    fs, root = pafs.FileSystem.from_uri(settings.path("quality"))
+    if settings.storage_options.get("AWS_ENDPOINT_URL"):  # delta-rs's settings, for pyarrow's S3 client too
+        options = settings.storage_options
+        endpoint = options["AWS_ENDPOINT_URL"]
+        fs = pafs.S3FileSystem(access_key=options.get("AWS_ACCESS_KEY_ID"), secret_key=options.get("AWS_SECRET_ACCESS_KEY"),
+                               region=options.get("AWS_REGION"), endpoint_override=endpoint.split("://", 1)[-1],
+                               scheme=endpoint.split("://", 1)[0])  # fmt: skip
+    pafs.copy_files(local_root, root, destination_filesystem=fs)
+    shutil.rmtree(local_root, ignore_errors=True)
+
+
+def _context(quality_root: str, docs: bool):
     """An ephemeral GX context (suites are code) whose validation results and data docs live under
-    <GGLAKE_HOME>/quality/, so the docs index lists every gate run."""
+    `quality_root` (<GGLAKE_HOME>/quality/ on a local home, so the docs index lists every gate run; on an
+    object store only the run's own)."""
     import great_expectations as gx
     from great_expectations.data_context.types.base import (
         DataContextConfig,
@@ -142,13 +159,13 @@ def _context(settings: Settings, docs: bool):
     if docs:
         config.stores["quality_validation_results"] = {
             "class_name": "ValidationResultsStore",
-            "store_backend": _store_backend(settings, "quality", "validations"),
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": f"{quality_root}/validations"},
         }
         config.validation_results_store_name = "quality_validation_results"
         config.data_docs_sites = {
             DOCS_SITE: {
                 "class_name": "SiteBuilder",
-                "store_backend": _store_backend(settings, "quality", "docs"),
+                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": f"{quality_root}/docs"},
                 "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
             }
         }
@@ -413,7 +430,8 @@ def run_gate(
     began = time.perf_counter()
     checked_at = datetime.now(UTC)
     run_id = f"{layer}-{run_date or 'latest'}-{checked_at:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
-    gx_ctx = _context(settings, docs)
+    quality_root, on_object_store = _quality_root(settings) if docs else ("", False)
+    gx_ctx = _context(quality_root, docs)
     gx_ctx.data_sources.add_spark(name="lakehouse", persist=False)
     run_name = RunIdentifier(run_name=run_id, run_time=checked_at)
 
@@ -435,6 +453,8 @@ def run_gate(
     if docs:
         try:
             gx_ctx.build_data_docs(site_names=[DOCS_SITE])
+            if on_object_store:
+                _publish_docs(settings, quality_root)
             result.docs_index = settings.path("quality", "docs", "index.html")
         except Exception as exc:  # docs are a report, not a gate: never hide the gate's outcome behind them
             log.warning("quality: data docs not built: %s", exc)
