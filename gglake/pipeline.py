@@ -209,6 +209,7 @@ def maintain(
     retention_days: int = 30,
     tables: Sequence[str] | None = None,
     wait_seconds: float = 0.0,
+    backend: str = "delta-rs",
 ) -> MaintenanceResult:
     """Compact, vacuum (keeping `retention_days` of time travel) and checkpoint every existing table (or only
     `tables`), each under its writer's lease; one audit.maintenance_runs row per table. Raises LeaseHeld or
@@ -218,7 +219,8 @@ def maintain(
     from spark_jobs.maintenance import maintain as run
 
     began = time.perf_counter()
-    outcomes = run(settings, run_id, retention_days=retention_days, tables=tables, wait_seconds=wait_seconds)
+    outcomes = run(settings, run_id, retention_days=retention_days, tables=tables, wait_seconds=wait_seconds,
+                   backend=backend)
     return MaintenanceResult(run_id, retention_days, tuple(outcomes), time.perf_counter() - began)
 
 

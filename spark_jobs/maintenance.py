@@ -13,6 +13,13 @@ writes (and Sail reads and MERGEs them afterwards). Per table, holding its write
    are kept;
 5. files and bytes after; one row in audit.maintenance_runs.
 
+`backend="delta-spark"` (`gglake maintain --engine delta-spark`) does steps 2-3 with classic PySpark and
+delta-spark's `DeltaTable` API instead (`optimize().executeCompaction()`, `vacuum()`; delta-spark checkpoints
+and cleans the log by itself every 10 commits), for clusters whose operators run Delta maintenance from Spark.
+Its session comes from `configure_spark_with_delta_pip` (Ivy finds the jar in the Maven cache `make
+spark-jars` filled, or on Maven Central); SPARK_REMOTE is ignored: the `DeltaTable` API needs a classic
+session (Delta Connect's server plugin would allow it over Connect, but its jars are not served here).
+
 Leases. A table is compacted only while its writer is excluded, so each table takes `maintain:<table>` plus
 the lease its writer holds: a feed's bronze, quarantine, silver (and for the registry, restricted) tables
 → `feed:<feed>`; features.resident_daily → models.features.FEATURES_LEASE; gold.risk_* →
@@ -38,9 +45,11 @@ write paths, tests/test_maintenance.py):
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
 from collections.abc import Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -170,6 +179,58 @@ def maintain_table(settings: Settings, t: Table, retention: timedelta, cleanup_l
     )
 
 
+BACKENDS = ("delta-rs", "delta-spark")
+
+
+@contextmanager
+def classic_delta_session(settings: Settings, master: str = "local[2]"):
+    """A classic (py4j) PySpark session with Delta, via delta-spark's configure_spark_with_delta_pip."""
+    from delta import configure_spark_with_delta_pip
+    from pyspark.sql import SparkSession
+
+    from gglake.spark_cluster import ENGINE_CONF, S3_JARS, SparkCluster, s3a_conf
+
+    hidden = {name: os.environ.pop(name) for name in ("SPARK_REMOTE", "SPARK_CONNECT_MODE_ENABLED") if name in os.environ}
+    builder = SparkSession.builder.master(master).appName("gglake-maintain")
+    for key, value in {**ENGINE_CONF, **s3a_conf(settings.storage_options),
+                       "spark.driver.bindAddress": "127.0.0.1", "spark.driver.host": "127.0.0.1",
+                       "spark.ui.enabled": "false",
+                       "spark.databricks.delta.retentionDurationCheck.enabled": "false"}.items():  # fmt: skip
+        builder = builder.config(key, value)
+    if settings.storage_options:  # S3A from `make spark-jars` (the AWS bundle is too big for Ivy every time)
+        jars = SparkCluster().jars_dir
+        builder = builder.config("spark.driver.extraClassPath", os.pathsep.join(str(jars / j) for j in S3_JARS))
+    spark = configure_spark_with_delta_pip(builder).getOrCreate()
+    try:
+        yield spark
+    finally:
+        spark.stop()
+        os.environ.update(hidden)
+
+
+def maintain_table_classic(spark, settings: Settings, t: Table, retention: timedelta) -> TableMaintenance:
+    """Compaction and vacuum of one table with delta-spark's DeltaTable API (the caller holds its leases)."""
+    from delta.tables import DeltaTable
+
+    before = delta.open_table(settings, t)
+    version_before = before.version()
+    files_before, bytes_before = _files(before)
+    table_api = DeltaTable.forPath(spark, delta.location(settings, t))
+    compacted = table_api.optimize().executeCompaction().collect()[0].metrics
+    if t.name == "audit.leases":
+        retention = max(retention, LEASE_TABLE_MIN_RETENTION)
+    table_api.vacuum(retention.total_seconds() / 3600)
+    vacuum_end = table_api.history(1).collect()[0]
+    after = delta.open_table(settings, t)
+    files_after, bytes_after = _files(after)
+    return TableMaintenance(
+        t.name, files_before, bytes_before, files_after, bytes_after,
+        int(compacted.numFilesRemoved), int(compacted.numFilesAdded),
+        int(vacuum_end.operationMetrics.get("numDeletedFiles", 0)) if vacuum_end.operation == "VACUUM END" else 0,
+        version_before, after.version(),
+    )  # fmt: skip
+
+
 def maintain(
     settings: Settings,
     run_id: str,
@@ -178,6 +239,7 @@ def maintain(
     tables: Sequence[str] | None = None,
     wait_seconds: float = 0.0,
     cleanup_log: bool = True,
+    backend: str = "delta-rs",
 ) -> list[TableMaintenance]:
     """Maintain every existing catalog table (or only `tables`), each under its write leases, recording one
     audit.maintenance_runs row per table. A table that fails (its lease held past `wait_seconds` — one
@@ -186,6 +248,14 @@ def maintain(
     the failed tables."""
     if retention_days < 0:
         raise ValueError(f"retention_days must be >= 0, not {retention_days}")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    with ExitStack() as stack:
+        spark = stack.enter_context(classic_delta_session(settings)) if backend == "delta-spark" else None
+        return _maintain(settings, run_id, retention_days, tables, wait_seconds, cleanup_log, spark)
+
+
+def _maintain(settings, run_id, retention_days, tables, wait_seconds, cleanup_log, spark) -> list[TableMaintenance]:
     wanted = [table(name) for name in tables] if tables else list(TABLES)
     retention = timedelta(days=retention_days)
     deadline = time.monotonic() + wait_seconds
@@ -200,7 +270,10 @@ def maintain(
             wait = max(0.0, deadline - time.monotonic())
             with lease.hold(settings, lease_resources(settings, t.name), run_id, "maintain", wait) as held:
                 held.ensure_held()
-                outcome = maintain_table(settings, t, retention, cleanup_log)
+                if spark is None:
+                    outcome = maintain_table(settings, t, retention, cleanup_log)
+                else:
+                    outcome = maintain_table_classic(spark, settings, t, retention)
         except Exception as exc:  # recorded; the other tables are still maintained
             log.warning("maintain %s failed: %s", t.name, exc)
             if isinstance(exc, lease.LeaseHeld):

@@ -71,6 +71,26 @@ def test_compaction_cuts_files_and_keeps_rows_and_time_travel(lake):
         delta.to_arrow(DeltaTable(delta.location(lake, table(CALLS)), version=old_version))
 
 
+@pytest.mark.slow  # a classic JVM Spark session (~20-40 s to start)
+def test_classic_delta_spark_backend_compacts_vacuums_and_records_its_history(lake):
+    """`--engine delta-spark`: delta-spark's DeltaTable API in a classic PySpark session, on the same table."""
+    _small_appends(lake, CALLS)
+    before_rows = _sorted(read_rows(lake, CALLS))
+    files_before = _files(lake, CALLS)
+
+    result = maintain(lake, "maint-classic", retention_days=0, tables=[CALLS], backend="delta-spark")
+
+    (r,) = result.tables
+    assert r.error is None and r.files_before == files_before
+    assert r.files_after == _files(lake, CALLS) < files_before
+    assert r.files_compacted > r.files_added > 0 and r.files_vacuumed >= r.files_compacted
+    assert _sorted(read_rows(lake, CALLS)) == before_rows
+    operations = [h["operation"] for h in delta.open_table(lake, table(CALLS)).history(3)]
+    assert operations == ["VACUUM END", "VACUUM START", "OPTIMIZE"], operations
+    (recorded,) = [row for row in read_rows(lake, "audit.maintenance_runs") if row["run_id"] == "maint-classic"]
+    assert recorded["files_after"] == r.files_after and recorded["error"] is None
+
+
 def test_every_table_is_recorded_and_a_rerun_is_harmless(lake):
     _small_appends(lake, "audit.ingest_batches", 3)
     existing = sorted(t.name for t in map(table, _existing(lake)))
