@@ -29,7 +29,7 @@ from gglake.settings import ConfigError, Settings
 from gglake.spark_cluster import SparkCluster
 from sources.generate import generate
 
-pytestmark = pytest.mark.slow  # a Spark cluster, an S3 server and two pipeline runs: CI runs it, -m "not slow" skips
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]  # a Spark cluster, S3 and two pipeline runs (~15 min)
 
 RESIDENTS, DAYS, START = 150, 36, date(2026, 9, 1)  # the fewest days and residents the model trains on
 LINEAGE = ("_source_file", "_batch_id", "_ingested_at", "run_id")  # name a batch, a run or a landing location
