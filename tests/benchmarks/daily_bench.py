@@ -46,7 +46,7 @@ def daily_run(settings: Settings, landing: Path, day: date) -> dict[str, float]:
     step("score", lambda: pipeline.score_day(settings, day, run_id))
     step("dbt build", lambda: pipeline.dbt_build(settings, run_id))
     step("gate gold", lambda: pipeline.quality_gate(settings, "gold", day, run_id))
-    step("publish", lambda: pipeline.publish(settings, f"bench-{day}", run_id))
+    step("publish", lambda: pipeline.publish(settings, "marts", run_id))
     return times
 
 
