@@ -232,6 +232,10 @@ class SparkCluster:
             raise RuntimeError(f"{name} is not running")
         os.killpg(pid, signal.SIGKILL)
         while _alive(pid):
+            try:  # started by this process (the tests): reap it, or its zombie keeps the group "alive"
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
             time.sleep(0.1)
 
     def stop(self) -> list[str]:
