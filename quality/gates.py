@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -125,20 +126,12 @@ def _quality_root(settings: Settings) -> tuple[str, bool]:
 
 
 def _publish_docs(settings: Settings, local_root: str) -> None:
-    """Copy a run's validation results and data docs from `local_root` to the object store's <home>/quality."""
-    import shutil
-
+    """Copy a run's validation results and data docs from `local_root` to the object store's <home>/quality
+    (the store's client from the AWS_* variables, as for landing and staging files)."""
     import pyarrow.fs as pafs
 
     fs, root = pafs.FileSystem.from_uri(settings.path("quality"))
-    if settings.storage_options.get("AWS_ENDPOINT_URL"):  # delta-rs's settings, for pyarrow's S3 client too
-        options = settings.storage_options
-        endpoint = options["AWS_ENDPOINT_URL"]
-        fs = pafs.S3FileSystem(access_key=options.get("AWS_ACCESS_KEY_ID"), secret_key=options.get("AWS_SECRET_ACCESS_KEY"),
-                               region=options.get("AWS_REGION"), endpoint_override=endpoint.split("://", 1)[-1],
-                               scheme=endpoint.split("://", 1)[0])  # fmt: skip
     pafs.copy_files(local_root, root, destination_filesystem=fs)
-    shutil.rmtree(local_root, ignore_errors=True)
 
 
 def _context(quality_root: str, docs: bool):
@@ -458,6 +451,9 @@ def run_gate(
             result.docs_index = settings.path("quality", "docs", "index.html")
         except Exception as exc:  # docs are a report, not a gate: never hide the gate's outcome behind them
             log.warning("quality: data docs not built: %s", exc)
+        finally:
+            if on_object_store:  # the local copy, published or not
+                shutil.rmtree(quality_root, ignore_errors=True)
     result.seconds = time.perf_counter() - began
     for w in result.warnings:
         log.info("quality warning (recorded, the run goes on): %s", w.line())
