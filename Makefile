@@ -38,13 +38,15 @@ $(STAMP): pyproject.toml constraints.txt
 
 # Airflow in its own environment (its web stack and the project's engine stack pin different versions),
 # with the project installed there without dependencies (DAG files import gglake.orchestration only),
+# the PostgreSQL drivers for a PostgreSQL metadata database (the scale-out profile; Airflow 3 opens it
+# both with psycopg2 and, for its async API code, asyncpg)
 # and the dbt manifest Cosmos renders the gold_marts DAG from (parsing a DAG file never runs dbt).
 airflow-install: $(AIRFLOW_STAMP) $(MANIFEST)
 
 $(AIRFLOW_STAMP): constraints-airflow.txt pyproject.toml
 	$(PYTHON) -m venv $(AIRFLOW_VENV)
 	$(AIRFLOW_VENV)/bin/pip install --quiet --upgrade pip
-	$(AIRFLOW_VENV)/bin/pip install --quiet -c constraints-airflow.txt apache-airflow astronomer-cosmos apache-airflow-providers-openlineage
+	$(AIRFLOW_VENV)/bin/pip install --quiet -c constraints-airflow.txt apache-airflow astronomer-cosmos apache-airflow-providers-openlineage psycopg2-binary asyncpg
 	$(AIRFLOW_VENV)/bin/pip install --quiet --no-deps -e .
 	touch $@
 

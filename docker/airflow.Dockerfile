@@ -42,7 +42,7 @@ USER gglake
 FROM project AS airflow
 USER root
 RUN /usr/local/bin/pip install -c constraints-airflow.txt apache-airflow astronomer-cosmos \
-        apache-airflow-providers-openlineage psycopg2-binary==2.9.13 \
+        apache-airflow-providers-openlineage psycopg2-binary asyncpg \
     && /usr/local/bin/pip install --no-deps -e . \
     && rm -f /usr/local/bin/gglake /usr/local/bin/gglake-dbt \
     && mkdir -p /opt/airflow/logs /opt/airflow/openlineage /opt/airflow/cosmos \

@@ -1,8 +1,10 @@
 """The local deployment: one Sail Spark Connect server and Airflow, started and stopped by PID.
 
 `make airflow`, `make run`, `make stop` and the Airflow tests use this module. Every service listens on
-127.0.0.1. Airflow runs from its own virtual environment (.venv-airflow) with a SQLite metadata database
-and the LocalExecutor, its home under var/airflow; its tasks reach the Sail server through SPARK_REMOTE.
+127.0.0.1. Airflow runs from its own virtual environment (.venv-airflow) with the LocalExecutor, its home
+under var/airflow, its metadata in SQLite there unless AIRFLOW__DATABASE__SQL_ALCHEMY_CONN names another
+database (PostgreSQL in the scale-out profile); its tasks reach the engine through SPARK_REMOTE (the Sail
+server started here, or a cluster's Connect server given in SPARK_REMOTE, when none is started).
 Secrets (the UI admin password, the API secret and JWT keys, the Fernet key) come from the environment;
 outside prod a missing one is generated once and kept in var/airflow/secrets.json (mode 0600); in prod a
 missing one is a ConfigError.
@@ -98,7 +100,8 @@ class Deployment:
         schedule = (self.env_overrides.get("GGLAKE_AIRFLOW_SCHEDULE") or os.environ.get("GGLAKE_AIRFLOW_SCHEDULE")
                     or ("on" if env_name == "prod" else "off"))
         passwords = home / "passwords.json"
-        database = os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN") or f"sqlite:///{home / 'airflow.db'}"
+        database = (self.env_overrides.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN")
+                    or os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN") or f"sqlite:///{home / 'airflow.db'}")
         sqlite = {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "gglake.orchestration.SQLITE_CONNECT_ARGS"}
         env = {
             **os.environ,

@@ -176,6 +176,20 @@ def test_secrets_have_no_defaults_in_prod_and_services_listen_on_loopback(tmp_pa
     assert dev.secrets()["GGLAKE_AIRFLOW_ADMIN_PASSWORD"] == "from-the-environment"
 
 
+def test_the_metadata_database_is_sqlite_unless_another_is_given(tmp_path, monkeypatch):
+    monkeypatch.delenv("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", raising=False)
+    local = Deployment(var=tmp_path / "local").environment()
+    assert local["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == f"sqlite:///{tmp_path / 'local' / 'airflow' / 'airflow.db'}"
+    assert local["AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS"]  # SQLite's busy wait
+    postgres = "postgresql+psycopg2://airflow@127.0.0.1:5432/airflow"
+    for given in ({"env_overrides": {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": postgres}}, {}):
+        if not given:
+            monkeypatch.setenv("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", postgres)
+        env = Deployment(var=tmp_path / "pg", **given).environment()
+        assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == postgres
+        assert "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS" not in env  # SQLite's arguments would break psycopg2
+
+
 # ---------------------------------------------------------------------------------------------------
 # End to end: history caught up, then the last two days through Airflow
 # ---------------------------------------------------------------------------------------------------
