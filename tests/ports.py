@@ -21,3 +21,17 @@ def free_ports(n: int) -> list[int]:
     finally:
         for s in sockets:
             s.close()
+
+
+def free_port_run(count: int) -> int:
+    """A free port followed by `count - 1` free ones: for a server that also takes the ports after its own
+    (Airflow's log server on the next port, a Spark master's workers' UIs after the master's)."""
+    while True:
+        first = free_port()
+        if all(_free(first + i) for i in range(1, count)):
+            return first
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0

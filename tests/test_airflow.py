@@ -7,7 +7,6 @@ Needs `make airflow-install` (Airflow's virtual environment and the dbt manifest
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import time
 from datetime import date, timedelta
@@ -16,7 +15,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 from deltalake import DeltaTable
-from ports import free_port
+from ports import free_port, free_port_run
 
 from gglake import delta
 from gglake.catalog import GOLD_MARTS, TABLES, table
@@ -33,12 +32,9 @@ RUN_COLUMNS = {"_batch_id", "_ingested_at"}
 
 
 def _deployment(tmp: Path, home: Path, landing: Path, **env: str) -> Deployment:
-    port = free_port()
-    while _port_taken(port + 1):
-        port = free_port()
     return Deployment(
         var=tmp / "var",
-        airflow_port=port,
+        airflow_port=free_port_run(2),
         sail_port=free_port(),
         env_overrides={
             "GGLAKE_HOME": str(home),
@@ -47,11 +43,6 @@ def _deployment(tmp: Path, home: Path, landing: Path, **env: str) -> Deployment:
             **env,
         },
     )
-
-
-def _port_taken(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 def snapshot(settings: Settings, names) -> dict[str, list[dict]]:

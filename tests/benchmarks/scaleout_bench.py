@@ -55,13 +55,14 @@ def main() -> None:
     parser.add_argument("--residents", type=int, default=150)
     parser.add_argument("--days", type=int, default=36)
     args = parser.parse_args()
-    from ports import free_ports  # tests/ports.py
+    from ports import free_port_run, free_ports  # tests/ports.py
 
     work = Path(tempfile.mkdtemp(prefix="gglake-scaleout-bench-"))
     landing = work / "landing"
     generate(landing, args.residents, args.days, START, 42, defect_rate=0.01)
     sail = run_engine("sail", landing, args.days, work, None)
-    master, ui, connect, driver_ui = free_ports(4)
+    master, connect, driver_ui = free_ports(3)
+    ui = free_port_run(3)  # the workers' UIs sit after the master's
     cluster = SparkCluster(var=work / "spark-var", master_port=master, master_ui_port=ui, connect_port=connect,
                            driver_ui_port=driver_ui)  # fmt: skip
     began = time.perf_counter()
