@@ -28,8 +28,8 @@ def _as_server_user(args: list[str]) -> list[str]:
 
 
 @contextmanager
-def postgres_server():
-    """Yields a connection URL for database `serving` on a new server (its own temporary folder, removed
+def postgres_server(database: str = "serving"):
+    """Yields a connection URL for `database` on a new server (its own temporary folder, removed
     afterwards: pytest's temporary folders are private to root, which the server user cannot enter)."""
     folder = Path(tempfile.mkdtemp(prefix="gglake-pg-"))
     data, sockets = folder / "data", folder / "sockets"
@@ -44,8 +44,8 @@ def postgres_server():
     options = f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off"
     run([_bin("pg_ctl"), "-D", str(data), "-o", options, "-l", str(folder / "server.log"), "-w", "start"])
     try:
-        run([_bin("createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "serving"])
-        yield f"postgresql://postgres@127.0.0.1:{port}/serving"
+        run([_bin("createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", database])
+        yield f"postgresql://postgres@127.0.0.1:{port}/{database}"
     finally:
         run([_bin("pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"])
         shutil.rmtree(folder, ignore_errors=True)

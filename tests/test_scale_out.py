@@ -4,12 +4,14 @@ server, the lakehouse on a real S3 API (SeaweedFS), the landing read from an s3:
 The same `gglake pipeline` (ingest → gates → features → model → scores → dbt → gold gate) runs once on the
 embedded Sail engine with a local home and once on the cluster with an s3:// home, on the same landing
 files; every silver, quarantine, features and gold table must hold the same rows (lineage columns that name
-a batch, a run or a landing path excluded). Then the work is shown to have run on both workers, and a worker
-is killed in the middle of a silver refine.
+a batch, a run or a landing path excluded). Then the work is shown to have run on both workers, a worker
+is killed in the middle of a silver refine, and one more day runs through Airflow's DAG chain with its
+metadata in PostgreSQL (LocalExecutor), every task's step on the cluster.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -19,17 +21,24 @@ import urllib.request
 from datetime import date
 from pathlib import Path
 
+import psycopg
 import pyarrow.fs as pafs
 import pytest
-from ports import free_port, free_ports
+from ports import free_port_run, free_ports
+from postgres_server import postgres_server
 
 from gglake import delta
 from gglake.catalog import TABLES
+from gglake.catalog import table as catalog_table
+from gglake.deployment import Deployment, run_days
+from gglake.domain import FEED_CADENCE
+from gglake.knowledge.index import current_manifest
+from gglake.orchestration import INGEST_DAGS
 from gglake.settings import ConfigError, Settings
 from gglake.spark_cluster import SparkCluster
 from sources.generate import generate
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]  # a Spark cluster, S3 and two pipeline runs (~15 min)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]  # a Spark cluster, S3, two pipeline runs and an Airflow day
 
 RESIDENTS, DAYS, START = 150, 36, date(2026, 9, 1)  # the fewest days and residents the model trains on
 LINEAGE = ("_source_file", "_batch_id", "_ingested_at", "run_id")  # name a batch, a run or a landing location
@@ -46,9 +55,8 @@ def landing(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def cluster(s3, tmp_path_factory):
-    master, master_ui, connect, driver_ui = free_ports(4)
-    if any(_in_use(master_ui + 1 + i) for i in range(2)):  # the workers' UIs sit after the master's
-        master_ui = free_port()
+    master, connect, driver_ui = free_ports(3)
+    master_ui = free_port_run(3)  # the workers' UIs sit after the master's
     cluster = SparkCluster(var=tmp_path_factory.mktemp("spark-var"), workers=2, master_port=master,
                            master_ui_port=master_ui, connect_port=connect, driver_ui_port=driver_ui,
                            env_overrides=s3)  # fmt: skip
@@ -61,13 +69,6 @@ def cluster(s3, tmp_path_factory):
         yield cluster
     finally:
         cluster.stop()
-
-
-def _in_use(port: int) -> bool:
-    import socket
-
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _pipeline(env: dict[str, str], landing: str, log: Path) -> None:
@@ -104,7 +105,7 @@ def runs(landing, s3, cluster, tmp_path_factory):
 
 
 def _rows(settings: Settings, name: str) -> list[tuple]:
-    table = next(t for t in TABLES if t.name == name)
+    table = catalog_table(name)
     dt = delta.open_table(settings, table)
     if dt is None:
         return []
@@ -141,8 +142,6 @@ def test_the_work_ran_on_both_workers(runs, cluster):
 
 def _running_jobs(cluster: SparkCluster) -> int:
     url = f"http://127.0.0.1:{cluster.driver_ui_port}/api/v1/applications/{cluster.application_id()}/jobs?status=running"
-    import json
-
     with urllib.request.urlopen(url, timeout=10) as reply:
         return len(json.load(reply))
 
@@ -193,3 +192,75 @@ def test_killing_a_worker_during_a_silver_refine_converges_without_duplicates(ru
 
 def _refining(log: Path) -> bool:
     return log.exists() and "materialise staged_" in log.read_text()
+
+
+AIRFLOW_DAY = date(2026, 10, 8)  # the day after the worker-kill test's
+
+
+def test_one_day_of_the_dag_chain_runs_through_airflow_on_postgresql_and_the_cluster(runs, s3, cluster, tmp_path):
+    """Every ingest DAG run of one day, care_risk_daily and gold_marts, on the scale-out profile: Airflow's
+    metadata in PostgreSQL, the LocalExecutor running tasks side by side, each task's step on the cluster
+    with the landing and the lakehouse on S3. The day's silver equals the embedded engine's ingest of the
+    same files, its scores exist, and every batch reconciles."""
+    sail, spark, _ = runs
+    day_landing = tmp_path / "landing"
+    generate(day_landing, RESIDENTS, 1, AIRFLOW_DAY, 42, defect_rate=0.01)
+    _upload(s3, day_landing, "lake/landing")
+    tasks_before = cluster.tasks_per_worker()
+    batches_before = delta.read(spark, catalog_table("audit.ingest_batches")).num_rows
+    index = tmp_path / "knowledge-index"
+    with postgres_server("airflow") as metadata_url:
+        serving_url = metadata_url.removesuffix("/airflow") + "/serving"  # the serving store on the same server
+        with psycopg.connect(metadata_url, autocommit=True) as db:
+            db.execute("create database serving")
+        deployment = Deployment(var=tmp_path / "var", airflow_port=free_port_run(2), env_overrides={
+            **s3, "GGLAKE_ENV": "test", "GGLAKE_HOME": spark.home, "GGLAKE_LANDING": "s3://lake/landing",
+            "SPARK_REMOTE": cluster.remote, "GGLAKE_RETRY_DELAY_SECONDS": "2",
+            "GGLAKE_LANDING_POKE_SECONDS": "20", "GGLAKE_LANDING_TIMEOUT_SECONDS": "45",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_url.replace("postgresql://", "postgresql+psycopg2://"),
+            # an s3:// home has no local folder for these two: the serving store and the search index
+            "GGLAKE_SERVING_URL": serving_url, "GGLAKE_KNOWLEDGE_INDEX": str(index),
+        })  # fmt: skip
+        assert deployment.external_engine == cluster.remote  # no Sail server: the cluster is the engine
+        deployment.start(wait_for_dags=[*INGEST_DAGS.values(), "care_risk_daily", "gold_marts"], scheduler=False)
+        try:
+            states = run_days(deployment, AIRFLOW_DAY, 1, timeout=1800)
+        finally:
+            deployment.stop()
+        with psycopg.connect(metadata_url) as db:  # the runs are recorded in PostgreSQL, not in a SQLite file
+            recorded = dict(db.execute("select dag_id, count(*) from dag_run where state = 'success' group by dag_id"))
+            spans = db.execute("select start_date, end_date from task_instance where start_date is not null").fetchall()
+        with psycopg.connect(serving_url) as db:  # gold_marts published the serving store into PostgreSQL
+            published = db.execute("select run_id from serving._publication").fetchall()
+            graded = db.execute("select count(*) from serving.risk_grades_daily").fetchone()[0]
+    expected = {dag_id: 24 if FEED_CADENCE[feed] == "hourly" else 1 for feed, dag_id in INGEST_DAGS.items()
+                if FEED_CADENCE[feed] != "quarterly"} | {"care_risk_daily": 1, "gold_marts": 1}
+    assert {d: dict(c) for d, c in states.items()} == {d: {"success": n} for d, n in expected.items()}
+    assert recorded == expected
+    assert not (Path(deployment.airflow_home) / "airflow.db").exists()
+    assert _most_at_once(spans) >= 2  # the LocalExecutor ran tasks in parallel
+    assert len(published) == 1 and graded > 0
+    assert current_manifest(index) is not None  # and then built the chatbot's search index
+    tasks_after = cluster.tasks_per_worker()
+    assert all(tasks_after[w] > tasks_before.get(w, 0) for w in tasks_after), (tasks_before, tasks_after)
+
+    spark_env = {**_base_env(), **s3, "GGLAKE_HOME": spark.home, "SPARK_REMOTE": cluster.remote}
+    audit = subprocess.run([GGLAKE, "audit", "--json"], env=spark_env, capture_output=True, text=True, timeout=300)
+    assert audit.returncode == 0, audit.stdout[-3000:] + audit.stderr[-3000:]
+    assert len(json.loads(audit.stdout)) > batches_before  # the day's batches, all reconciled
+    scores = delta.read(spark, catalog_table("gold.risk_scores")).to_pylist()
+    assert [r for r in scores if r["score_date"] == AIRFLOW_DAY]
+    subprocess.run([GGLAKE, "ingest", "--landing", str(day_landing)], env={**_base_env(), "GGLAKE_HOME": sail.home},
+                   check=True, capture_output=True, timeout=900)  # fmt: skip
+    for table in (t for t in COMPARED if t.layer in ("silver", "quarantine")):
+        assert _rows(sail, table.name) == _rows(spark, table.name), table.name
+
+
+def _most_at_once(spans: list[tuple]) -> int:
+    """The most task instances that were running at the same moment."""
+    events = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans if end is not None])
+    running = most = 0
+    for _, change in events:
+        running += change
+        most = max(most, running)
+    return most
