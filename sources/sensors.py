@@ -168,6 +168,11 @@ class _Sampler:
         e = self.risk.effect(signal)
         return e if hours is None else e[self.rows, hours]
 
+    def damped(self, signal: str, by: float) -> np.ndarray:
+        """The factor a signal leaves of normal activity: an episode and a bad day on the same hours add up
+        (effect up to 1.8), and activity stops at none rather than going negative."""
+        return np.clip(1 - by * self.effect(signal), 0.0, None)
+
     def emit(self, metric: int, sec: np.ndarray, value: np.ndarray, keep: np.ndarray, dia: np.ndarray | None = None) -> None:
         r, k = np.nonzero(keep)
         diastolic = dia[r, k] if dia is not None else np.zeros(len(r))
@@ -196,7 +201,7 @@ class _Sampler:
 
     def steps(self) -> None:
         """Hourly count, reported at the end of the hour; a fallen resident barely moves."""
-        moving = self.act * (1 - 0.8 * self.effect("steps_down")) * np.where(self.fallen, 0.1, 1.0)
+        moving = self.act * self.damped("steps_down", 0.8) * np.where(self.fallen, 0.1, 1.0)
         scale = self.c.steps[:, None] / ACTIVITY.sum() * WEEKDAY_STEPS[self.date.weekday()] * self.weather
         steps = self.rng.poisson(scale * moving * self.rng.gamma(3.0, 1 / 3.0, (self.n, 24)))
         sec = self.hour_start + 3540 + self.rng.integers(0, 60, (self.n, 24))
@@ -239,14 +244,14 @@ class _Sampler:
         sec = self.hour_start + 3540 + self.rng.integers(0, 60, shape)
         sent = self.home & (self.rng.random(shape) >= self.c.missing[:, None] / 3)  # mains powered
         alive = ~self.silent
-        motion = self.c.motion[:, None] * (self.act + 0.03) * (1 - 0.7 * self.effect("motion_down"))
+        motion = self.c.motion[:, None] * (self.act + 0.03) * self.damped("motion_down", 0.7)
         motion *= np.where(self.fallen, 0.3, 1.0) * self.rng.gamma(4.0, 0.25, shape)
         self.emit(MOTION, sec, self.rng.poisson(motion) * alive, sent)
         door = self.c.door[:, None] * OUTINGS * WEEKDAY_OUTINGS[self.date.weekday()]
-        door *= (1 - 0.85 * self.effect("door_down")) * ~self.fallen
+        door *= self.damped("door_down", 0.85) * ~self.fallen
         self.emit(DOOR, sec, self.rng.poisson(door) * alive, sent)
         use = self.c.power_use[:, None] * APPLIANCES * (0.3 + 0.7 * self.act)
-        use *= 1 - 0.5 * self.effect("power_down")
+        use *= self.damped("power_down", 0.5)
         power = self.c.power_base[:, None] * HEATING.get(self.date.month, 1.0) + use * alive
         self.emit(POWER, sec, np.maximum(power * self.rng.lognormal(0, 0.1, shape), 0.005), sent)
 
