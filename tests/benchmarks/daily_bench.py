@@ -60,7 +60,11 @@ def measure(residents: int, work: Path) -> tuple[dict[str, float], float]:
     prepare = time.perf_counter() - began
     day = START + timedelta(days=HISTORY_DAYS)
     generate(landing, residents, 1, day, 42, defect_rate=0.01)
-    return daily_run(settings, landing, day), prepare
+    times = daily_run(settings, landing, day)
+    # each size as it finishes: a long large size can be read while it runs, or after it is stopped
+    print(f"{residents:,} residents: history {prepare:.0f} s; daily run {sum(times.values()):.1f} s: "
+          + ", ".join(f"{name} {t:.1f} s" for name, t in times.items()), flush=True)
+    return times, prepare
 
 
 def main() -> None:
