@@ -140,7 +140,7 @@ bench: install superset-install spark-jars
 
 # The 04:00 daily run per step at two sizes on the embedded default, its growth and the 100,000-resident estimate.
 bench-daily: install
-	$(BIN)/python -m tests.benchmarks.daily_bench --sizes $${BENCH_DAILY_SMALL:-5000} $${BENCH_DAILY_LARGE:-20000}
+	$(BIN)/python -m tests.benchmarks.daily_bench --sizes $${BENCH_DAILY_SMALL:-2500} $${BENCH_DAILY_LARGE:-5000}
 
 lint: install
 	$(BIN)/ruff check gglake sources spark_jobs models quality tests dags
