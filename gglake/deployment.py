@@ -72,10 +72,14 @@ class Deployment:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.airflow_port}"
 
+    def given(self, name: str) -> str | None:
+        """A setting from the deployment's overrides, else from the environment (an empty value is unset)."""
+        return self.env_overrides.get(name) or os.environ.get(name) or None
+
     @property
     def external_engine(self) -> str | None:
         """SPARK_REMOTE given to the deployment: a cluster's Connect URL; then no Sail server is started."""
-        return self.env_overrides.get("SPARK_REMOTE") or os.environ.get("SPARK_REMOTE") or None
+        return self.given("SPARK_REMOTE")
 
     @property
     def spark_remote(self) -> str:
@@ -96,12 +100,11 @@ class Deployment:
         """The environment of every Airflow process and task (and so of every pipeline step it runs)."""
         values = self.secrets()
         home = self.airflow_home
+        # not given(): an empty GGLAKE_ENV in the environment is an error, as in Settings, never quietly dev
         env_name = normalise_env(self.env_overrides.get("GGLAKE_ENV") or os.environ.get("GGLAKE_ENV", "dev"))
-        schedule = (self.env_overrides.get("GGLAKE_AIRFLOW_SCHEDULE") or os.environ.get("GGLAKE_AIRFLOW_SCHEDULE")
-                    or ("on" if env_name == "prod" else "off"))
+        schedule = self.given("GGLAKE_AIRFLOW_SCHEDULE") or ("on" if env_name == "prod" else "off")
         passwords = home / "passwords.json"
-        database = (self.env_overrides.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN")
-                    or os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN") or f"sqlite:///{home / 'airflow.db'}")
+        database = self.given("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN") or f"sqlite:///{home / 'airflow.db'}"
         sqlite = {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "gglake.orchestration.SQLITE_CONNECT_ARGS"}
         env = {
             **os.environ,
