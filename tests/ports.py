@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterable
 
 
 def free_port() -> int:
@@ -23,12 +24,15 @@ def free_ports(n: int) -> list[int]:
             s.close()
 
 
-def free_port_run(count: int) -> int:
+def free_port_run(count: int, taken: Iterable[int] = ()) -> int:
     """A free port followed by `count - 1` free ones: for a server that also takes the ports after its own
-    (Airflow's log server on the next port, a Spark master's workers' UIs after the master's)."""
+    (Airflow's log server on the next port, a Spark master's workers' UIs after the master's). `taken`: ports
+    already handed out but not yet bound, which the run must not include."""
+    taken = set(taken)
     while True:
         first = free_port()
-        if all(_free(first + i) for i in range(1, count)):
+        run = range(first, first + count)
+        if taken.isdisjoint(run) and all(_free(port) for port in run[1:]):
             return first
 
 

@@ -32,10 +32,11 @@ RUN_COLUMNS = {"_batch_id", "_ingested_at"}
 
 
 def _deployment(tmp: Path, home: Path, landing: Path, **env: str) -> Deployment:
+    sail = free_port()
     return Deployment(
         var=tmp / "var",
-        airflow_port=free_port_run(2),
-        sail_port=free_port(),
+        airflow_port=free_port_run(2, taken=(sail,)),  # Airflow's log server takes the next port
+        sail_port=sail,
         env_overrides={
             "GGLAKE_HOME": str(home),
             "GGLAKE_LANDING": str(landing),

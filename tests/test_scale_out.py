@@ -56,7 +56,7 @@ def landing(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def cluster(s3, tmp_path_factory):
     master, connect, driver_ui = free_ports(3)
-    master_ui = free_port_run(3)  # the workers' UIs sit after the master's
+    master_ui = free_port_run(3, taken=(master, connect, driver_ui))  # the workers' UIs sit after the master's
     cluster = SparkCluster(var=tmp_path_factory.mktemp("spark-var"), workers=2, master_port=master,
                            master_ui_port=master_ui, connect_port=connect, driver_ui_port=driver_ui,
                            env_overrides=s3)  # fmt: skip

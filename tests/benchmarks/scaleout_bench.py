@@ -62,7 +62,7 @@ def main() -> None:
     generate(landing, args.residents, args.days, START, 42, defect_rate=0.01)
     sail = run_engine("sail", landing, args.days, work, None)
     master, connect, driver_ui = free_ports(3)
-    ui = free_port_run(3)  # the workers' UIs sit after the master's
+    ui = free_port_run(3, taken=(master, connect, driver_ui))  # the workers' UIs sit after the master's
     cluster = SparkCluster(var=work / "spark-var", master_port=master, master_ui_port=ui, connect_port=connect,
                            driver_ui_port=driver_ui)  # fmt: skip
     began = time.perf_counter()
