@@ -290,9 +290,11 @@ class SparkCluster:
             time.sleep(1)
 
     def tasks_per_worker(self) -> Counter:
-        """Completed tasks per worker id, from the executors' host:port joined with the workers' executor lists."""
+        """Completed tasks per live worker id (joined on the executor ids each worker lists); an executor no live
+        worker runs, such as one lost with a killed worker, counts as executor-<id>."""
         worker_of = {}
-        for worker in self.master_state()["workers"]:
+        # a restarted worker reuses its UI port, so a dead worker's entry would answer with the new one's executors
+        for worker in (w for w in self.master_state()["workers"] if w["state"] == "ALIVE"):
             port = worker["webuiaddress"].rsplit(":", 1)[-1]
             try:
                 detail = self._json(f"http://127.0.0.1:{port}/json/")
