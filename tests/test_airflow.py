@@ -296,7 +296,7 @@ def test_planted_critical_failure_fails_the_gate_and_blocks_downstream(airflow_l
         downstream = [t for t in tasks if t != "silver_gate"]
         assert {tasks[t]["state"] for t in downstream} == {"upstream_failed"}
         log = client.log("gold_marts", run, "silver_gate", 1)
-        assert "silver.care_calls: keys_unique (expect_column_values_to_be_unique)" in log, log[-3000:]
+        assert "silver.care_calls: keys_unique (unexpected_rows_expectation)" in log, log[-3000:]
         alerts = [json.loads(line) for line in Path(settings.home, "audit", "_pipeline_alerts.jsonl").read_text().splitlines()]
         assert any(a["dag_id"] == "gold_marts" and a["task_id"] == "silver_gate" and a["run_id"] == run for a in alerts)
     finally:

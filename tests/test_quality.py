@@ -114,7 +114,7 @@ def test_duplicate_alert_key_fails_the_gold_gate_with_the_sample_value(lake):
     with pytest.raises(QualityGateFailed) as failed:
         run_gate(lake, "gold", RUN_DATE)
     message = str(failed.value)
-    assert "gold.risk_alerts: keys_unique (expect_column_values_to_be_unique)" in message
+    assert "gold.risk_alerts: keys_unique (unexpected_rows_expectation)" in message
     assert alerts[0]["alert_id"] in message  # the failing value itself
     (failure,) = failed.value.result.failures
     assert failure.samples == [alerts[0]["alert_id"]] and failure.unexpected_count == 2
@@ -146,7 +146,7 @@ def test_a_suite_built_from_declared_keys_gates_a_new_mart(lake):
     try:
         with pytest.raises(QualityGateFailed) as failed:
             run_gate(lake, "gold", RUN_DATE, tables=["gold.mart_test"])
-        assert "gold.mart_test: keys_unique (expect_column_values_to_be_unique)" in str(failed.value)
+        assert "gold.mart_test: keys_unique (unexpected_rows_expectation)" in str(failed.value)
         assert '["b"]' in str(failed.value)
     finally:
         checks.SUITES.pop("gold.mart_test")
