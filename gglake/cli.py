@@ -456,16 +456,24 @@ def _print_score(r) -> None:
     type=click.IntRange(1),
     help="Score the last this many days of the range.",
 )
-def pipeline_command(landing: str, start, days: int, score_days: int) -> None:
-    """Catch up a date range in one go: ingest, gates, features, model (if none), scores, dbt, gold gate."""
+@click.option(
+    "--chunk-days",
+    type=click.IntRange(1),
+    help="Land, gate and feature the range this many days at a time (a long backfill: memory of one chunk).",
+)
+def pipeline_command(landing: str, start, days: int, score_days: int, chunk_days: int | None) -> None:
+    """Catch up a date range: ingest, gates, features, model (if none), scores, dbt, gold gate."""
     from gglake.pipeline import catch_up
 
     began = time.perf_counter()
     first = start.date()
-    result = catch_up(Settings.from_env(), landing, first, first + timedelta(days=days - 1), score_days_back=score_days)
-    i, f, m = result.ingest, result.features, result.model
-    out.print(f"ingest {i.batch_id}: {i.new_files:,} new files ({i.failed_files:,} rejected), {i.rows_landed:,} rows")
-    out.print(f"features {f.start} … {f.end}: {f.rows:,} rows for {f.residents:,} residents on the {f.device.upper()}")
+    result = catch_up(Settings.from_env(), landing, first, first + timedelta(days=days - 1), score_days_back=score_days,
+                      chunk_days=chunk_days)  # fmt: skip
+    for i in result.ingests:
+        out.print(f"ingest {i.batch_id}: {i.new_files:,} new files ({i.failed_files:,} rejected), {i.rows_landed:,} rows")
+    for f in result.features:
+        out.print(f"features {f.start} … {f.end}: {f.rows:,} rows for {f.residents:,} residents on the {f.device.upper()}")
+    m = result.model
     out.print(f"model {m.model_version} ({'trained' if m.trained else 'existing'})")
     for r in result.scores:
         _print_score(r)

@@ -76,8 +76,8 @@ class DbtOutcome:
 
 @dataclass
 class CatchUpResult:
-    ingest: IngestResult
-    features: FeatureRun
+    ingests: list[IngestResult]  # one per chunk (a chunked catch-up's last also lands what no interval held)
+    features: list[FeatureRun]  # one per chunk
     model: ModelResult
     scores: list[ScoreResult] = field(default_factory=list)
     dbt: DbtOutcome | None = None
@@ -167,6 +167,12 @@ def dbt_build(settings: Settings, run_id: str, select: str | None = None) -> Dbt
     return DbtOutcome(result.command, dict(result.counts))
 
 
+def days_interval(first: date, last: date) -> tuple[datetime, datetime]:
+    """The data interval of the days [first, last]: first 00:00 to the day after last, 00:00 (naive = KST)."""
+    midnight = datetime.min.time()
+    return datetime.combine(first, midnight), datetime.combine(last + timedelta(days=1), midnight)
+
+
 def catch_up(
     settings: Settings,
     landing: str,
@@ -175,23 +181,44 @@ def catch_up(
     run_id: str | None = None,
     *,
     score_days_back: int = SCORE_DAYS,
+    chunk_days: int | None = None,
 ) -> CatchUpResult:
     """Everything for the days [start, end] in order: ingest → bronze/silver gates → features → gate →
-    model (trained if none) → scores of the last `score_days_back` days → dbt → gold gate."""
+    model (trained if none) → scores of the last `score_days_back` days → dbt → gold gate.
+
+    `chunk_days`: land and gate the range that many days at a time (each chunk's data interval; the last
+    also lands what no interval held), then build the features that many days at a time, so a long
+    backfill holds one chunk's data in memory instead of the whole range's. The features come after every
+    chunk has landed, so late deliveries count as in one go: the same silver and features either way.
+    """
     from gglake.engine import spark_session
 
+    if end < start:
+        raise ValueError(f"end {end} is before start {start}")
+    if chunk_days is not None and chunk_days < 1:
+        raise ValueError(f"chunk_days must be at least 1, not {chunk_days}")
     run_id = run_id or new_run_id("catch-up")
-    ingested = ingest_feeds(settings, landing, run_id)
-    gates = []
-    with spark_session(settings) as spark:
-        gates += [quality_gate(settings, layer, end, run_id, spark) for layer in ("bronze", "silver")]
-    features = build_features(settings, start, end, run_id)
+    size = timedelta(days=chunk_days or (end - start).days + 1)
+    chunks = []
+    while not chunks or chunks[-1][1] < end:
+        first = chunks[-1][1] + timedelta(days=1) if chunks else start
+        chunks.append((first, min(first + size - timedelta(days=1), end)))
+    ingests, gates = [], []
+    for first, last in chunks:
+        if chunk_days:
+            since, until = days_interval(first, last)
+            ingests.append(ingest_feeds(settings, landing, run_id, start=since, end=until))
+        if last == end:  # everything new (the whole range unchunked; else what no interval held)
+            ingests.append(ingest_feeds(settings, landing, run_id))
+        with spark_session(settings) as spark:
+            gates += [quality_gate(settings, layer, last, run_id, spark) for layer in ("bronze", "silver")]
+    features = [build_features(settings, first, last, run_id) for first, last in chunks]
     gates.append(quality_gate(settings, "features", end, run_id))
     model = train_if_needed(settings, run_id)
     scores = score_days(settings, max(start, end - timedelta(days=score_days_back - 1)), end, run_id)
     dbt = dbt_build(settings, run_id)
     gates.append(quality_gate(settings, "gold", end, run_id))
-    return CatchUpResult(ingested, features, model, scores, dbt, gates)
+    return CatchUpResult(ingests, features, model, scores, dbt, gates)
 
 
 @dataclass(frozen=True)
